@@ -1,0 +1,92 @@
+"""Add-ons: optional bundles, each switched on by one setting, applied before settings freeze.
+
+Add-ons see the final settings (command line included) before Scrapy builds any component, which
+is what the three below need: each derives several settings from one the user sets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+_PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+_SANDBOX_HTTP_HANDLER = "crawler.handlers.sandbox.SandboxHTTPDownloadHandler"
+_SANDBOX_PLAYWRIGHT_HANDLER = "crawler.handlers.sandbox.SandboxPlaywrightDownloadHandler"
+
+# Chromium keeps calling Google's services without these; this network refuses them.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+class ConcurrencyAddon:
+    """`-s CONCURRENT_REQUESTS=16` means 16 at once against one site too.
+
+    Scrapy caps each domain at CONCURRENT_REQUESTS_PER_DOMAIN (default 8) and these crawls talk to
+    one API host, so a user's CONCURRENT_REQUESTS would be silently halved. Unless the user set
+    the per-domain cap, it follows CONCURRENT_REQUESTS.
+    """
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        total = settings.getint("CONCURRENT_REQUESTS")
+        per_domain = "CONCURRENT_REQUESTS_PER_DOMAIN"
+        if (settings.getpriority(per_domain) or 0) < (settings.getpriority("CONCURRENT_REQUESTS") or 0):
+            settings.set(per_domain, total, priority=settings.getpriority("CONCURRENT_REQUESTS"))
+
+
+class BrowserAddon:
+    """BROWSER_ENABLED (default on): scrapy-playwright with the system's Chromium, headless unless
+    HEADLESS=false, images/stylesheets/fonts/media blocked. Requests use the browser only when
+    they carry `meta["playwright"] = True`."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not settings.getbool("BROWSER_ENABLED"):
+            return
+        handlers = {"http": _PLAYWRIGHT_HANDLER, "https": _PLAYWRIGHT_HANDLER}
+        settings.set("DOWNLOAD_HANDLERS", handlers, priority="addon")
+        headless = _env_bool("HEADLESS", settings.getbool("HEADLESS", True))
+        executable = settings.get("BROWSER_EXECUTABLE") or _find_chromium()
+        options: dict[str, object] = {"headless": headless, "args": list(CHROMIUM_ARGS)}
+        if executable:
+            options["executable_path"] = executable
+        settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="addon")
+        settings.set("PLAYWRIGHT_BROWSER_TYPE", "chromium", priority="addon")
+        settings.set("PLAYWRIGHT_ABORT_REQUEST", "crawler.browser.abort_heavy_request", priority="addon")
+
+
+class SandboxAddon:
+    """SANDBOX_URL=http://127.0.0.1:PORT: every download (browser pages included) goes to the
+    sandbox; everything else keeps the real URLs. See crawler.handlers.sandbox."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not settings.get("SANDBOX_URL"):
+            return
+        browser = settings.getbool("BROWSER_ENABLED")
+        handler = _SANDBOX_PLAYWRIGHT_HANDLER if browser else _SANDBOX_HTTP_HANDLER
+        settings.set("DOWNLOAD_HANDLERS", {"http": handler, "https": handler}, priority="addon")
+
+
+def _find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off", "")

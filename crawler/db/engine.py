@@ -1,0 +1,66 @@
+"""Engines by URL: SQLite (WAL, the embedded default) or PostgreSQL; schema made on first use."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from crawler.db.models import Base
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+
+
+class DatabaseURLError(ValueError):
+    pass
+
+
+def make_engine(url: str) -> Engine:
+    """One engine per URL per process, with the schema created. Raises DatabaseURLError."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            Base.metadata.create_all(engine)
+            _engines[url] = engine
+        return engine
+
+
+def _create(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise DatabaseURLError(f"DATABASE_URL {url!r} is not a database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise DatabaseURLError(
+        f"DATABASE_URL {url!r}: only sqlite:/// and postgresql:// are supported"
+    )
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    # WAL: readers (checks, the spider's queries) never block the writer thread, and a crash
+    # leaves committed transactions intact.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

@@ -1,0 +1,82 @@
+"""Reads and writes of the `pins` table. Blocking: call from the writer thread or a worker thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import Engine, Insert, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crawler.db.models import Pin
+
+# Columns a later write must not blank out when it carries no value for them.
+_KEEP_IF_NULL = ("keyword", "image_path")
+
+
+def upsert_pins(engine: Engine, rows: list[dict[str, Any]]) -> int:
+    """Insert or update pins by id, in one transaction. Later rows for an id win."""
+    if not rows:
+        return 0
+    by_id: dict[str, dict[str, Any]] = {}
+    for row in rows:  # PostgreSQL refuses the same key twice in one statement
+        by_id.setdefault(row["id"], {}).update(row)
+    written = 0
+    with engine.begin() as conn:
+        # one statement per column set: a refusal and a details row carry different columns
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in by_id.values():
+            groups.setdefault(tuple(sorted(row)), []).append(row)
+        for columns, group in groups.items():
+            conn.execute(_upsert(engine, columns), group)
+            written += len(group)
+    return written
+
+
+def _upsert(engine: Engine, columns: tuple[str, ...]) -> Insert:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Pin)
+    table = Pin.__table__
+    updates = {}
+    for name in columns:
+        if name == "id":
+            continue
+        new = stmt.excluded[name]
+        if name in _KEEP_IF_NULL:
+            new = func.coalesce(new, table.c[name])
+        updates[name] = new
+    return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=updates)
+
+
+def finished_ids(engine: Engine, ids: Iterable[str]) -> set[str]:
+    """Those of `ids` that need no API call: details fetched, or refused by the API."""
+    wanted = list(ids)
+    done: set[str] = set()
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = select(Pin.id).where(
+                Pin.id.in_(chunk),
+                or_(Pin.details_fetched_at.is_not(None), Pin.status.is_not(None)),
+            )
+            done.update(conn.scalars(query))
+    return done
+
+
+def ids_lacking_details(
+    engine: Engine, keyword: str | None, chunk: int = 1000
+) -> Iterator[list[str]]:
+    """Pin ids (of a keyword, or all) that still need their details, in chunks of `chunk`."""
+    last = ""
+    while True:
+        query = select(Pin.id).where(
+            Pin.details_fetched_at.is_(None), Pin.status.is_(None), Pin.id > last
+        )
+        if keyword is not None:
+            query = query.where(Pin.keyword == keyword)
+        with engine.connect() as conn:
+            ids = list(conn.scalars(query.order_by(Pin.id).limit(chunk)))
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]

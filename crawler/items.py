@@ -1,0 +1,35 @@
+"""Items: what the spiders produce, in the user's words. Separate from the database models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class PinDetails:
+    """A pin's details as Pinterest's PinResource API gives them."""
+
+    id: str
+    title: str | None
+    description: str | None
+    link: str | None
+    image_url: str | None  # the largest original
+    image_width: int | None
+    image_height: int | None
+    board_name: str | None
+    pinner_username: str | None
+    saves: int | None
+    created_at: datetime | None
+    details_fetched_at: datetime
+    keyword: str | None = None
+
+
+@dataclass(slots=True)
+class PinRefusal:
+    """A pin the API refused (deleted, hidden, invalid): stored so it is not asked for again."""
+
+    id: str
+    status: str  # e.g. "not_found", "forbidden"
+    error: str  # the API's own code and message
+    keyword: str | None = None

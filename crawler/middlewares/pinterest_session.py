@@ -1,0 +1,165 @@
+"""Pinterest's API wants the cookies and headers of a live web session. This middleware makes one
+and signs every API request with it.
+
+Why a downloader middleware: it runs after the scheduler, so the session (cookies, CSRF token)
+is added to a request only while it is being downloaded and never pickled into JOBDIR; and every
+API request can wait on the one warm-up instead of the spider sequencing it. The warm-up opens
+the home page once in the browser (scrapy-playwright) to let its JavaScript set `csrftoken`, and
+falls back to plain HTTP, reading the token from the page's script, when no browser can start.
+A 403 CSRF answer means the session died: the middleware warms up again and retries.
+
+Requests opt in with `meta["pinterest_api"] = True`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request, signals
+from scrapy.exceptions import IgnoreRequest
+
+from crawler.parsers.pinterest import PinterestSession, app_version_from_html, session_from_http
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+_SIGNED = "_pinterest_signed"  # meta key: the session headers this middleware added
+
+
+class SessionUnavailable(IgnoreRequest):
+    pass
+
+
+class PinterestSessionMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.home_url = settings.get("PINTEREST_BASE_URL").rstrip("/") + "/"
+        self.use_browser = settings.getbool("BROWSER_ENABLED")
+        self.max_rewarm = settings.getint("PINTEREST_SESSION_RETRIES", 3)
+        self.session: PinterestSession | None = None
+        self._warming: asyncio.Future[PinterestSession] | None = None
+        self._browser_failed = False
+        crawler.signals.connect(self._strip_before_queue, signal=signals.request_scheduled)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PinterestSessionMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        if not request.meta.get("pinterest_api"):
+            return None
+        session = self.session or await self._warm_up()
+        headers = session.headers()
+        for name, value in headers.items():
+            request.headers[name] = value
+        request.meta[_SIGNED] = (session, tuple(headers))
+        # Cookies come from the session only: Scrapy's jar would add nothing and cost CPU.
+        request.meta["dont_merge_cookies"] = True
+        return None
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        signed = request.meta.get(_SIGNED)
+        if signed is None or response.status != 403 or b"CSRF" not in response.body[:2000]:
+            return response
+        used, _ = signed
+        if used is self.session:  # the first request to notice drops the dead session
+            logger.info("Pinterest session refused (403 CSRF); warming up a new one")
+            self.session = None
+        tries = request.meta.get("pinterest_rewarm", 0) + 1
+        if tries > self.max_rewarm:
+            return response
+        self.crawler.stats.inc_value("pinterest/session/refused")
+        retry = request.replace(dont_filter=True)
+        retry.meta["pinterest_rewarm"] = tries
+        self._strip(retry)
+        return retry
+
+    def _strip_before_queue(self, request: Request, spider: Any = None) -> None:
+        self._strip(request)
+
+    @staticmethod
+    def _strip(request: Request) -> None:
+        signed = request.meta.pop(_SIGNED, None)
+        if signed is not None:
+            for name in signed[1]:
+                request.headers.pop(name, None)
+
+    async def _warm_up(self) -> PinterestSession:
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(self._make_session())
+        warming = self._warming
+        try:
+            return await asyncio.shield(warming)
+        finally:
+            if warming.done() and self._warming is warming:
+                self._warming = None
+
+    async def _make_session(self) -> PinterestSession:
+        stats = self.crawler.stats
+        session: PinterestSession | None = None
+        if self.use_browser and not self._browser_failed:
+            try:
+                session = await self._browser_session()
+            except Exception as exc:  # any launch or page failure: the HTTP path still works
+                self._browser_failed = True
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                logger.warning("No browser for the warm-up (%s); using plain HTTP", first_line[:200])
+        if session is None:
+            session = await self._http_session()
+        if not session.csrftoken:
+            stats.inc_value("pinterest/session/failed")
+            raise SessionUnavailable(f"{self.home_url} set no csrftoken cookie")
+        stats.inc_value(f"pinterest/session/{session.source}")
+        logger.info("Pinterest session ready (%s, %d cookies)", session.source, len(session.cookies))
+        self.session = session
+        return session
+
+    async def _browser_session(self) -> PinterestSession:
+        request = Request(
+            self.home_url,
+            dont_filter=True,
+            meta={
+                "playwright": True,
+                "playwright_include_page": True,
+                "playwright_context": "pinterest-warmup",
+                "pinterest_warmup": True,
+            },
+        )
+        response = await self._download(request)
+        page = response.meta["playwright_page"]
+        try:
+            await page.wait_for_function("document.cookie.includes('csrftoken=')", timeout=10_000)
+            cookies = await page.context.cookies(self.home_url)
+            user_agent = await page.evaluate("navigator.userAgent")
+        finally:
+            await page.close()
+            await page.context.close()  # the browser is not needed again for API calls
+        return PinterestSession(
+            cookies={c["name"]: c["value"] for c in cookies},
+            app_version=app_version_from_html(response.text),
+            user_agent=user_agent,
+            source="browser",
+        )
+
+    async def _http_session(self) -> PinterestSession:
+        request = Request(self.home_url, dont_filter=True, meta={"pinterest_warmup": True, "dont_merge_cookies": True})
+        response = await self._download(request)
+        set_cookies: dict[str, str] = {}
+        for header in response.headers.getlist("Set-Cookie"):
+            name, _, rest = header.decode("latin-1").partition("=")
+            set_cookies[name.strip()] = rest.split(";", 1)[0].strip()
+        return session_from_http(response.text, set_cookies)
+
+    async def _download(self, request: Request) -> Response:
+        engine = self.crawler.engine
+        assert engine is not None
+        response = await engine.download_async(request)
+        if response.status != 200:
+            raise SessionUnavailable(f"{request.url} answered HTTP {response.status}")
+        return response

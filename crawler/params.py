@@ -1,0 +1,47 @@
+"""Spider arguments as typed models, validated before the crawl starts (see crawler.commands.crawl)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ArgumentError(ValueError):
+    """A spider argument is wrong; the message names the argument and what is wrong."""
+
+
+@dataclass(frozen=True)
+class PinsParams:
+    ids_file: Path | None = None
+    keyword: str | None = None
+
+    @classmethod
+    def parse(cls, ids_file: str | None = None, keyword: str | None = None, **unknown: str) -> PinsParams:
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ArgumentError(f"unknown argument(s) {names}; use -a ids_file=PATH and/or -a keyword=K")
+        if keyword is not None and not keyword.strip():
+            raise ArgumentError("keyword is empty")
+        path = None
+        if ids_file is not None:
+            path = Path(ids_file).expanduser()
+            _check_ids_file(path, ids_file)
+        return cls(ids_file=path, keyword=keyword.strip() if keyword else None)
+
+
+def _check_ids_file(path: Path, given: str) -> None:
+    if not given.strip():
+        raise ArgumentError("ids_file is empty; give the path of a file with one pin id per line")
+    if not path.exists():
+        raise ArgumentError(f"ids_file {given!r} does not exist")
+    if path.is_dir():
+        raise ArgumentError(f"ids_file {given!r} is a directory, not a file")
+    try:
+        with path.open(encoding="utf-8") as lines:
+            has_content = any(line.strip() and not line.lstrip().startswith("#") for line in lines)
+    except PermissionError:
+        raise ArgumentError(f"ids_file {given!r} cannot be read (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        raise ArgumentError(f"ids_file {given!r} is not UTF-8 text (byte {exc.start})") from None
+    if not has_content:
+        raise ArgumentError(f"ids_file {given!r} is empty: it has no pin ids")

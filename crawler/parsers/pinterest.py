@@ -1,0 +1,261 @@
+"""Pinterest: pin ids, the PinResource API envelope, and the session a home page sets up."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from crawler.items import PinDetails, PinRefusal
+from crawler.parsers import MalformedResponse
+
+_DIGITS = re.compile(r"\d{1,20}")
+_PIN_PATH = re.compile(r"/pin/(?:[^/]*--)?(\d{1,20})/?")
+_NODE_ID = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
+def decode_node_id(node_id: str) -> str:
+    """`UGluOjEyMzQ1` ("Pin:12345") -> "12345". Raises ValueError when it is not a pin's node id."""
+    padded = node_id + "=" * (-len(node_id) % 4)
+    try:
+        text = base64.b64decode(
+            padded.replace("-", "+").replace("_", "/"), validate=True
+        ).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError(f"{node_id!r} is not base64") from None
+    kind, _, number = text.partition(":")
+    if kind.lower() != "pin" or not _DIGITS.fullmatch(number):
+        raise ValueError(f"{node_id!r} decodes to {text!r}, not 'Pin:<digits>'")
+    return number
+
+
+def parse_pin_ref(text: str) -> str:
+    """One line of an ids file -> the numeric pin id.
+
+    Accepts a numeric id, a pin URL (`https://www.pinterest.com/pin/123/`, any country domain,
+    with or without a slug) or a base64 node id. Raises ValueError saying what is wrong.
+    """
+    ref = text.strip()
+    if _DIGITS.fullmatch(ref):
+        return ref
+    if "/" in ref:
+        parts = urlsplit(ref if "//" in ref else f"https://{ref}")
+        host = (parts.hostname or "").lower()
+        match = _PIN_PATH.search(parts.path)
+        if (
+            not (
+                host == "pinterest.com"
+                or host.startswith("pinterest.")
+                or ".pinterest." in host
+                or host.endswith(".pinterest.com")
+            )
+            or match is None
+        ):
+            raise ValueError(f"{ref!r} is not a Pinterest pin URL")
+        return match.group(1)
+    if _NODE_ID.fullmatch(ref):
+        return decode_node_id(ref)
+    raise ValueError(
+        f"{ref!r} is not a pin id (expected digits, a pin URL or a base64 node id)"
+    )
+
+
+def pin_resource_url(base_url: str, pin_id: str) -> str:
+    """The URL the web app calls for one pin's details."""
+    data = json.dumps(
+        {"options": {"id": pin_id, "field_set_key": "detailed"}, "context": {}},
+        separators=(",", ":"),
+    )
+    return (
+        f"{base_url}/resource/PinResource/get/?source_url={quote(f'/pin/{pin_id}/', safe='')}"
+        f"&data={quote(data, safe='')}"
+    )
+
+
+def parse_pin_resource(
+    body: bytes | str,
+    pin_id: str,
+    *,
+    keyword: str | None = None,
+    now: datetime | None = None,
+) -> PinDetails | PinRefusal:
+    """A PinResource answer (any HTTP status) -> the pin's details, or the API's refusal.
+
+    Raises MalformedResponse when the body is not a resource envelope (truncated, HTML error page...).
+    """
+    now = now or datetime.now(UTC)
+    try:
+        envelope = json.loads(body)
+        response = envelope["resource_response"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedResponse(
+            f"pin {pin_id}: body is not a resource_response envelope ({exc})"
+        ) from None
+    if not isinstance(response, dict):
+        raise MalformedResponse(
+            f"pin {pin_id}: resource_response is {type(response).__name__}"
+        )
+    if response.get("status") != "success":
+        message = str(
+            response.get("message")
+            or (response.get("error") or {}).get("message")
+            or "failure"
+        )
+        return PinRefusal(
+            id=pin_id,
+            status=_refusal_status(response.get("http_status"), response.get("code")),
+            error=f"{response.get('code')}: {message}",
+            keyword=keyword,
+        )
+    data = response.get("data")
+    if not isinstance(data, dict) or str(data.get("id")) != pin_id:
+        got = data.get("id") if isinstance(data, dict) else type(data).__name__
+        raise MalformedResponse(f"pin {pin_id}: data is for {got!r}")
+    return pin_details_from_data(data, keyword=keyword, now=now)
+
+
+def pin_details_from_data(
+    data: dict[str, Any], *, keyword: str | None = None, now: datetime | None = None
+) -> PinDetails:
+    """A REST pin object (PinResource `data` or a search result) -> PinDetails."""
+    image = largest_image(data.get("images") or {})
+    board = data.get("board") or {}
+    pinner = data.get("pinner") or {}
+    stats = (data.get("aggregated_pin_data") or {}).get("aggregated_stats") or {}
+    saves = stats.get("saves")
+    return PinDetails(
+        id=str(data["id"]),
+        title=_text(data.get("title")) or _text(data.get("grid_title")),
+        description=_text(data.get("description")),
+        link=_text(data.get("link")),
+        image_url=image.get("url"),
+        image_width=image.get("width"),
+        image_height=image.get("height"),
+        board_name=_text(board.get("name")),
+        pinner_username=_text(pinner.get("username")),
+        saves=int(saves)
+        if isinstance(saves, int | str) and str(saves).isdigit()
+        else None,
+        created_at=parse_created_at(data.get("created_at")),
+        details_fetched_at=now or datetime.now(UTC),
+        keyword=keyword,
+    )
+
+
+def largest_image(images: dict[str, Any]) -> dict[str, Any]:
+    """`orig` when present, else the widest variant."""
+    if isinstance(images.get("orig"), dict) and images["orig"].get("url"):
+        return images["orig"]
+    variants = [v for v in images.values() if isinstance(v, dict) and v.get("url")]
+    return max(variants, key=lambda v: v.get("width") or 0, default={})
+
+
+def parse_created_at(value: Any) -> datetime | None:
+    """`Sun, 04 Apr 2021 05:43:58 +0000` -> aware UTC datetime; None when absent or unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _refusal_status(http_status: Any, code: Any) -> str:
+    return {404: "not_found", 403: "forbidden", 401: "unauthorized", 410: "gone"}.get(
+        http_status if isinstance(http_status, int) else -1, f"failure_{code}"
+    )
+
+
+# --- the session a home page sets up -------------------------------------------------------
+
+_PWS_DATA = re.compile(r'<script[^>]*id="__PWS_DATA__"[^>]*>(.*?)</script>', re.S)
+_JS_CSRF = re.compile(r'csrftoken=["\']?\s*\+?\s*(?:(\w+)|["\']([0-9A-Za-z]+))')
+_JS_VAR = r'var\s+{name}\s*=\s*["\']([0-9A-Za-z]+)["\']'
+
+
+@dataclass
+class PinterestSession:
+    """What every API request needs: the cookies and headers of a warmed-up web session."""
+
+    cookies: dict[str, str] = field(default_factory=dict)
+    app_version: str | None = None
+    user_agent: str | None = None
+    source: str = "browser"  # or "http" when no browser could start
+
+    @property
+    def csrftoken(self) -> str | None:
+        return self.cookies.get("csrftoken")
+
+    def headers(self) -> dict[str, str]:
+        if not self.csrftoken:
+            raise ValueError("session has no csrftoken cookie")
+        headers = {
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+            "X-CSRFToken": self.csrftoken,
+            "X-Requested-With": "XMLHttpRequest",
+            "X-Pinterest-PWS-Handler": "www/[username]/[slug].js",
+            "Accept": "application/json, text/javascript, */*, q=0.01",
+        }
+        if self.app_version:
+            headers["X-APP-VERSION"] = self.app_version
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
+        return headers
+
+
+def app_version_from_html(html: str) -> str | None:
+    match = _PWS_DATA.search(html)
+    if not match:
+        return None
+    try:
+        version = json.loads(match.group(1)).get("appVersion")
+    except (ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def session_from_http(html: str, set_cookies: dict[str, str]) -> PinterestSession:
+    """Without a browser: cookies from the `Set-Cookie` headers plus the `csrftoken` that the
+    home page's inline script would set with `document.cookie`."""
+    cookies = dict(set_cookies)
+    if "csrftoken" not in cookies:
+        match = _JS_CSRF.search(html)
+        if match and match.group(1):  # `"csrftoken="+t`: the value is in a variable
+            var = re.search(_JS_VAR.format(name=re.escape(match.group(1))), html)
+            token = var.group(1) if var else None
+        else:
+            token = match.group(2) if match else None
+        if token:
+            cookies["csrftoken"] = token
+    return PinterestSession(
+        cookies=cookies, app_version=app_version_from_html(html), source="http"
+    )
+
+
+def parse_ids_lines(lines: Iterable[str]) -> Iterator[tuple[int, str | None, str | None]]:
+    """Lines of an ids file -> (line number, pin id, None) or (line number, None, what is wrong).
+
+    Blank lines and lines starting with `#` are skipped.
+    """
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            yield number, parse_pin_ref(text), None
+        except ValueError as exc:
+            yield number, None, str(exc)

@@ -1,0 +1,64 @@
+"""Project defaults. Per-spider differences live in each spider's `custom_settings`; optional
+bundles (browser, sandbox) are add-ons switched on by one setting each (crawler/addons.py).
+Secrets come from the environment or `.env`, never from here."""
+
+from __future__ import annotations
+
+from crawler.env import load_dotenv
+
+load_dotenv()
+
+BOT_NAME = "crawler"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"
+
+ADDONS = {
+    "crawler.addons.ConcurrencyAddon": 0,
+    "crawler.addons.BrowserAddon": 10,
+    "crawler.addons.SandboxAddon": 20,  # after the browser: it wraps whichever handler is chosen
+}
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+ROBOTSTXT_OBEY = False
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
+)
+
+# --- speed (see ../shared/PERFORMANCE_NOTES.md) ---
+CONCURRENT_REQUESTS = 16  # the per-domain cap follows it (ConcurrencyAddon)
+# One item per response: Scrapy's default of 100 starts 100 workers per response (~25% CPU).
+CONCURRENT_ITEMS = 1
+# Scrapy re-parses the callback's source on every response for this check (2-3% CPU).
+WARN_ON_GENERATOR_RETURN_VALUE = False
+TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote control runs Python code sent to it over HTTP: never on by default here.
+REMOTE_CONTROL_ENABLED = False
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+RETRY_TIMES = 2
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.database.DatabaseWriterPipeline": 800,
+}
+DOWNLOADER_MIDDLEWARES = {
+    # before Retry (550): Retry's copies carry the signature, which request_scheduled strips
+    "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": 540,
+}
+
+# --- this project's settings ---
+DATABASE_URL = "sqlite:///data/crawler.sqlite3"
+DATABASE_BATCH_SIZE = 500
+DATABASE_FLUSH_INTERVAL = 1.0  # seconds: the most a crash can lose of fetched-but-unsaved work
+
+BROWSER_ENABLED = True
+BROWSER_EXECUTABLE = ""  # empty: the first of chromium / chromium-browser on PATH
+HEADLESS = True
+PLAYWRIGHT_MAX_CONTEXTS = 8
+
+SANDBOX_URL = ""  # e.g. http://127.0.0.1:8765: every request goes to the local sandbox
+
+PINTEREST_BASE_URL = "https://www.pinterest.com"

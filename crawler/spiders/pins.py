@@ -1,0 +1,112 @@
+"""`scrapy crawl pins`: fetch pin details from Pinterest's PinResource API.
+
+    scrapy crawl pins -a ids_file=ids.txt [-a keyword=K]   # ids, pin URLs or base64 node ids
+    scrapy crawl pins -a keyword=K                         # that keyword's stored pins lacking details
+    scrapy crawl pins                                      # every stored pin lacking details
+
+Pins already fetched (or refused by the API) in the database are skipped, so a re-run after a
+stop or a crash only does what is left. The session (cookies, CSRF token) is added to each API
+request by PinterestSessionMiddleware; the database writes by DatabaseWriterPipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.db import make_engine
+from crawler.db.pins import finished_ids, ids_lacking_details
+from crawler.items import PinDetails, PinRefusal
+from crawler.params import PinsParams
+from crawler.parsers import MalformedResponse
+from crawler.parsers.pinterest import parse_ids_lines, parse_pin_resource, pin_resource_url
+
+_CHUNK = 1000
+
+
+class PinsSpider(scrapy.Spider):
+    name = "pins"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        spider_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("ids_file", "keyword")}
+        super().__init__(*args, **spider_kwargs)
+        self.params = PinsParams.parse(**kwargs)
+
+    @classmethod
+    def check_arguments(cls, **kwargs: Any) -> None:
+        PinsParams.parse(**kwargs)
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        base_url = self.settings.get("PINTEREST_BASE_URL").rstrip("/")
+        engine = await asyncio.to_thread(make_engine, self.settings.get("DATABASE_URL"))
+        queued = 0
+        chunks = self._id_chunks(engine)
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            # file reads and database queries run off the reactor thread, one chunk at a time
+            done = await asyncio.to_thread(finished_ids, engine, chunk)
+            self.crawler.stats.inc_value("pins/skipped_done", len(done))
+            for pin_id in chunk:
+                if pin_id in done:
+                    continue
+                queued += 1
+                yield scrapy.Request(
+                    pin_resource_url(base_url, pin_id),
+                    callback=self.parse_pin,
+                    errback=self.pin_failed,
+                    meta={"pin_id": pin_id, "pinterest_api": True, "handle_httpstatus_list": [404, 410]},
+                )
+        self.crawler.stats.set_value("pins/queued", queued)
+        if queued == 0:
+            self.logger.info("Nothing to do: every pin asked for is already in the database")
+
+    def _id_chunks(self, engine: Any) -> Iterator[list[str]]:
+        """Pin ids to consider, in chunks of at most _CHUNK."""
+        if self.params.ids_file is None:
+            return ids_lacking_details(engine, self.params.keyword, _CHUNK)
+        return self._ids_from_file()
+
+    def _ids_from_file(self) -> Iterator[list[str]]:
+        path = self.params.ids_file
+        assert path is not None
+        chunk: list[str] = []
+        with path.open(encoding="utf-8") as lines:
+            for number, pin_id, problem in parse_ids_lines(lines):
+                if pin_id is None:
+                    self.logger.error("%s:%d: %s; line skipped", path, number, problem)
+                    self.crawler.stats.inc_value("pins/bad_input_lines")
+                    continue
+                chunk.append(pin_id)
+                if len(chunk) >= _CHUNK:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def parse_pin(self, response: Response) -> Iterator[PinDetails | PinRefusal | scrapy.Request]:
+        pin_id = response.meta["pin_id"]
+        try:
+            item = parse_pin_resource(response.body, pin_id, keyword=self.params.keyword)
+        except MalformedResponse as exc:
+            self.logger.warning("Malformed answer for pin %s (HTTP %d): %s", pin_id, response.status, exc)
+            self.crawler.stats.inc_value("pins/malformed")
+            retry = get_retry_request(response.request, spider=self, reason="malformed_response")
+            if retry is not None:
+                yield retry
+            return
+        self.crawler.stats.inc_value("pins/details" if isinstance(item, PinDetails) else "pins/refused")
+        yield item
+
+    def pin_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        self.crawler.stats.inc_value("pins/failed")
+        self.logger.warning(
+            "Pin %s not fetched: %s; the next run will try it again",
+            request.meta.get("pin_id"),
+            failure.getErrorMessage() or failure.type.__name__,
+        )

@@ -1,0 +1,87 @@
+"""The sandbox's command-line knobs, shared by every emulated site."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+
+@dataclass
+class Knobs:
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    rate_limit: float = 0.0  # requests/s over all sites; 0 = unlimited
+    error_rate: float = 0.0  # share of requests answered with a 500
+    missing_rate: float = 0.0  # share of pin ids that do not exist (stable per id)
+    truncate_rate: float = 0.0  # share of JSON answers cut in the middle
+    orig_forbidden_rate: float = (
+        0.0  # share of pins whose `originals/` image answers 403
+    )
+    seed: int = 0
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--latency-ms", type=float, default=0.0, help="delay before each answer"
+        )
+        parser.add_argument(
+            "--jitter-ms", type=float, default=0.0, help="extra random delay, 0..N ms"
+        )
+        parser.add_argument(
+            "--rate-limit",
+            type=float,
+            default=0.0,
+            help="requests/s allowed; above it 429 + Retry-After",
+        )
+        parser.add_argument(
+            "--error-rate",
+            type=float,
+            default=0.0,
+            help="share of requests answered 500",
+        )
+        parser.add_argument(
+            "--missing-rate",
+            type=float,
+            default=0.0,
+            help="share of pin ids answered 'not found'",
+        )
+        parser.add_argument(
+            "--truncate-rate",
+            type=float,
+            default=0.0,
+            help="share of JSON bodies cut in half",
+        )
+        parser.add_argument(
+            "--orig-forbidden-rate",
+            type=float,
+            default=0.0,
+            help="share of pins whose original-size image answers 403",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed for generated content and faults"
+        )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Knobs:
+        knobs = cls(
+            latency_ms=args.latency_ms,
+            jitter_ms=args.jitter_ms,
+            rate_limit=args.rate_limit,
+            error_rate=args.error_rate,
+            missing_rate=args.missing_rate,
+            truncate_rate=args.truncate_rate,
+            orig_forbidden_rate=args.orig_forbidden_rate,
+            seed=args.seed,
+        )
+        for name in (
+            "error_rate",
+            "missing_rate",
+            "truncate_rate",
+            "orig_forbidden_rate",
+        ):
+            value = getattr(knobs, name)
+            if not 0.0 <= value <= 1.0:
+                raise SystemExit(
+                    f"sandbox: --{name.replace('_', '-')} must be between 0 and 1, got {value}"
+                )
+        return knobs

@@ -1,0 +1,169 @@
+"""The sandbox HTTP server: host-based dispatch, fault injection and request accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .knobs import Knobs
+
+Handler = Callable[[web.Request, "re.Match[str]"], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    name: str  # how the route is counted in /_sandbox/stats
+    faults: bool = True  # latency, rate limit and errors apply
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.time)
+    by_route: dict[str, Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    fetches: Counter[str] = field(
+        default_factory=Counter
+    )  # successful answers per resource id
+
+    def as_dict(self) -> dict[str, Any]:
+        repeated = sum(n - 1 for n in self.fetches.values() if n > 1)
+        return {
+            "uptime_s": round(time.time() - self.started, 3),
+            "requests": {route: dict(c) for route, c in sorted(self.by_route.items())},
+            "total": sum(sum(c.values()) for c in self.by_route.values()),
+            "resources": {
+                "unique": len(self.fetches),
+                "repeated": repeated,
+                "max_fetches": max(self.fetches.values(), default=0),
+            },
+        }
+
+
+class TokenBucket:
+    """Allows `rate` requests per second with a burst of one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Take a token; return 0 when allowed, else the seconds until one is free."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class Sandbox:
+    def __init__(self, knobs: Knobs) -> None:
+        self.knobs = knobs
+        self.rng = random.Random(knobs.seed)
+        self.stats = Stats()
+        self.bucket = TokenBucket(knobs.rate_limit) if knobs.rate_limit > 0 else None
+        self.sites: dict[str, list[Route]] = {}
+
+    def add_site(self, hosts: tuple[str, ...], routes: list[Route]) -> None:
+        for host in hosts:
+            self.sites[host] = routes
+
+    def record_fetch(self, resource_id: str) -> None:
+        self.stats.fetches[resource_id] += 1
+
+    def chance(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/_sandbox/"):
+            return await self._control(request)
+        host = (
+            (request.headers.get("X-Forwarded-Host") or request.host)
+            .split(":")[0]
+            .lower()
+        )
+        routes = self.sites.get(host)
+        if routes is None:
+            return self._count(
+                f"{host} ?",
+                web.Response(status=404, text=f"sandbox: unknown host {host}\n"),
+            )
+        for route in routes:
+            if route.method != request.method and not (
+                route.method == "GET" and request.method == "HEAD"
+            ):
+                continue
+            match = route.pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            key = f"{host} {route.name}"
+            if route.faults:
+                fault = await self._inject_faults()
+                if fault is not None:
+                    return self._count(key, fault)
+            return self._count(key, await route.handler(request, match))
+        return self._count(
+            f"{host} ?", web.Response(status=404, text="sandbox: no such page\n")
+        )
+
+    async def _inject_faults(self) -> web.StreamResponse | None:
+        knobs = self.knobs
+        if self.bucket is not None:
+            wait = self.bucket.take()
+            if wait > 0:
+                retry_after = max(1, int(wait + 0.999))
+                return web.json_response(
+                    {"status": "failure", "code": 429, "message": "Too many requests"},
+                    status=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
+        delay = knobs.latency_ms + (
+            self.rng.uniform(0, knobs.jitter_ms) if knobs.jitter_ms else 0.0
+        )
+        if delay > 0:
+            await asyncio.sleep(delay / 1000.0)
+        if self.chance(knobs.error_rate):
+            return web.Response(
+                status=500,
+                text="<html><body>Internal Server Error</body></html>",
+                content_type="text/html",
+            )
+        return None
+
+    def _count(self, key: str, response: web.StreamResponse) -> web.StreamResponse:
+        self.stats.by_route[key][str(response.status)] += 1
+        return response
+
+    async def _control(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/_sandbox/stats":
+            return web.json_response(self.stats.as_dict())
+        if request.path == "/_sandbox/reset" and request.method == "POST":
+            self.stats = Stats()
+            return web.json_response({"reset": True})
+        return web.Response(status=404, text="sandbox: unknown control path\n")
+
+
+def build_app(knobs: Knobs) -> web.Application:
+    from . import pinterest
+
+    sandbox = Sandbox(knobs)
+    pinterest.register(sandbox)
+    app = web.Application()
+    app["sandbox"] = sandbox
+    app.router.add_route("*", "/{tail:.*}", sandbox.dispatch)
+    return app
