@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
-_PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+_PLAYWRIGHT_HANDLER = "crawler.handlers.browser.BrowserDownloadHandler"
 _SANDBOX_HTTP_HANDLER = "crawler.handlers.sandbox.SandboxHTTPDownloadHandler"
 _SANDBOX_PLAYWRIGHT_HANDLER = "crawler.handlers.sandbox.SandboxPlaywrightDownloadHandler"
 

@@ -62,3 +62,9 @@ PLAYWRIGHT_MAX_CONTEXTS = 8
 SANDBOX_URL = ""  # e.g. http://127.0.0.1:8765: every request goes to the local sandbox
 
 PINTEREST_BASE_URL = "https://www.pinterest.com"
+PINTEREST_SESSION_RETRIES = 3  # warm-ups again after a 403 CSRF answer, per request
+PINTEREST_CLOSE_BROWSER_AFTER_WARMUP = True
+
+EXTENSIONS = {
+    "crawler.extensions.prompt_scheduling.PromptScheduling": 0,
+}

@@ -14,19 +14,13 @@ class Knobs:
     error_rate: float = 0.0  # share of requests answered with a 500
     missing_rate: float = 0.0  # share of pin ids that do not exist (stable per id)
     truncate_rate: float = 0.0  # share of JSON answers cut in the middle
-    orig_forbidden_rate: float = (
-        0.0  # share of pins whose `originals/` image answers 403
-    )
+    orig_forbidden_rate: float = 0.0  # share of pins whose `originals/` image answers 403
     seed: int = 0
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--latency-ms", type=float, default=0.0, help="delay before each answer"
-        )
-        parser.add_argument(
-            "--jitter-ms", type=float, default=0.0, help="extra random delay, 0..N ms"
-        )
+        parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+        parser.add_argument("--jitter-ms", type=float, default=0.0, help="extra random delay, 0..N ms")
         parser.add_argument(
             "--rate-limit",
             type=float,
@@ -57,9 +51,7 @@ class Knobs:
             default=0.0,
             help="share of pins whose original-size image answers 403",
         )
-        parser.add_argument(
-            "--seed", type=int, default=0, help="seed for generated content and faults"
-        )
+        parser.add_argument("--seed", type=int, default=0, help="seed for generated content and faults")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Knobs:
@@ -81,7 +73,5 @@ class Knobs:
         ):
             value = getattr(knobs, name)
             if not 0.0 <= value <= 1.0:
-                raise SystemExit(
-                    f"sandbox: --{name.replace('_', '-')} must be between 0 and 1, got {value}"
-                )
+                raise SystemExit(f"sandbox: --{name.replace('_', '-')} must be between 0 and 1, got {value}")
         return knobs

@@ -35,15 +35,9 @@ IMAGE_HOSTS = ("i.pinimg.com",)
 APP_VERSION = "a37dc27"
 _SECRET = b"sandbox-pinterest"
 
-_WORDS = (
-    "autumn garden cozy kitchen minimal wedding vintage summer recipe easy healthy modern rustic "
-    "boho diy ideas home decor outfit street style travel tips quick dinner bedroom cottage "
-    "watercolor sketch pastel neon ocean mountain city night coffee bakery lemon cake salad"
-).split()
-_FIRST = "Anna Ben Chloe Diego Emma Farid Grace Hugo Ines Jonas Kaia Liam Mila Noah Olga Pia".split()
-_LAST = (
-    "Smith Novak Garcia Rossi Muller Kowalski Silva Dubois Jensen Ito Khan Berg".split()
-)
+_WORDS = ["autumn", "garden", "cozy", "kitchen", "minimal", "wedding", "vintage", "summer", "recipe", "easy", "healthy", "modern", "rustic", "boho", "diy", "ideas", "home", "decor", "outfit", "street", "style", "travel", "tips", "quick", "dinner", "bedroom", "cottage", "watercolor", "sketch", "pastel", "neon", "ocean", "mountain", "city", "night", "coffee", "bakery", "lemon", "cake", "salad"]
+_FIRST = ["Anna", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kaia", "Liam", "Mila", "Noah", "Olga", "Pia"]
+_LAST = ["Smith", "Novak", "Garcia", "Rossi", "Muller", "Kowalski", "Silva", "Dubois", "Jensen", "Ito", "Khan", "Berg"]
 _DOMAINS = (
     "kimsaeed.com",
     "buzzfeed.com",
@@ -128,9 +122,7 @@ def make_pin(seed: int, pin_id: int) -> dict[str, Any]:
         "type": "pin",
         "title": title if rng.random() > 0.15 else "",
         "grid_title": title,
-        "description": " ".join(rng.sample(_WORDS, rng.randint(5, 12)))
-        if rng.random() > 0.2
-        else " ",
+        "description": " ".join(rng.sample(_WORDS, rng.randint(5, 12))) if rng.random() > 0.2 else " ",
         "link": f"https://{domain}/{'-'.join(words)}/",
         "domain": domain,
         "is_video": False,
@@ -179,9 +171,7 @@ def csrf_for(session: str) -> str:
     return hmac.new(_SECRET, session.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _envelope(
-    data: Any, options: dict[str, Any], *, status: int = 200, error: str | None = None
-) -> dict:
+def _envelope(data: Any, options: dict[str, Any], *, status: int = 200, error: str | None = None) -> dict:
     response: dict[str, Any] = {
         "status": "success" if error is None else "failure",
         "code": 0 if error is None else (40 if status == 404 else status),
@@ -234,9 +224,7 @@ class PinterestSite:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
-    async def home(
-        self, request: web.Request, match: re.Match[str]
-    ) -> web.StreamResponse:
+    async def home(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         session = request.cookies.get("_pinterest_sess") or secrets.token_hex(24)
         response = web.Response(text=_home_page(session), content_type="text/html")
         response.set_cookie(
@@ -250,9 +238,7 @@ class PinterestSite:
         response.set_cookie("_auth", "0", path="/", secure=True)
         return response
 
-    async def pin_resource(
-        self, request: web.Request, match: re.Match[str]
-    ) -> web.StreamResponse:
+    async def pin_resource(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         knobs = self.sandbox.knobs
         try:
             options = json.loads(request.query.get("data", ""))["options"]
@@ -264,19 +250,13 @@ class PinterestSite:
             )
         session = request.cookies.get("_pinterest_sess")
         token = request.cookies.get("csrftoken")
-        if (
-            not session
-            or token != csrf_for(session)
-            or request.headers.get("X-CSRFToken") != token
-        ):
+        if not session or token != csrf_for(session) or request.headers.get("X-CSRFToken") != token:
             return web.json_response(
                 _envelope(None, options, status=403, error="CSRF verification failed"),
                 status=403,
             )
         if is_missing(knobs.seed, pin_id, knobs.missing_rate):
-            return web.json_response(
-                _envelope(None, options, status=404, error="Pin not found."), status=404
-            )
+            return web.json_response(_envelope(None, options, status=404, error="Pin not found."), status=404)
         body = json.dumps(_envelope(make_pin(knobs.seed, pin_id), options))
         if self.sandbox.chance(knobs.truncate_rate):
             body = body[: len(body) // 2]
@@ -284,9 +264,7 @@ class PinterestSite:
             self.sandbox.record_fetch(f"pin:{pin_id}")
         return web.Response(text=body, content_type="application/json")
 
-    async def image(
-        self, request: web.Request, match: re.Match[str]
-    ) -> web.StreamResponse:
+    async def image(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         knobs = self.sandbox.knobs
         folder, sig = match.group("folder"), match.group("sig")
         pin_id = pin_id_from_signature(sig)

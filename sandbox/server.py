@@ -30,16 +30,39 @@ class Route:
 @dataclass
 class Stats:
     started: float = field(default_factory=time.time)
-    by_route: dict[str, Counter[str]] = field(
-        default_factory=lambda: defaultdict(Counter)
-    )
-    fetches: Counter[str] = field(
-        default_factory=Counter
-    )  # successful answers per resource id
+    by_route: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    fetches: Counter[str] = field(default_factory=Counter)  # successful answers per resource id
+    # time-weighted concurrency: how many requests the sandbox held at once, on average
+    inflight: int = 0
+    peak_inflight: int = 0
+    first_at: float | None = None
+    last_at: float = 0.0
+    area: float = 0.0
+
+    def enter(self) -> None:
+        self._advance()
+        self.inflight += 1
+        self.peak_inflight = max(self.peak_inflight, self.inflight)
+
+    def leave(self) -> None:
+        self._advance()
+        self.inflight -= 1
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
+        else:
+            self.area += self.inflight * (now - self.last_at)
+        self.last_at = now
 
     def as_dict(self) -> dict[str, Any]:
         repeated = sum(n - 1 for n in self.fetches.values() if n > 1)
+        busy = (self.last_at - self.first_at) if self.first_at is not None else 0.0
         return {
+            "busy_s": round(busy, 3),
+            "mean_inflight": round(self.area / busy, 2) if busy > 0 else 0.0,
+            "peak_inflight": self.peak_inflight,
             "uptime_s": round(time.time() - self.started, 3),
             "requests": {route: dict(c) for route, c in sorted(self.by_route.items())},
             "total": sum(sum(c.values()) for c in self.by_route.values()),
@@ -92,11 +115,7 @@ class Sandbox:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/_sandbox/"):
             return await self._control(request)
-        host = (
-            (request.headers.get("X-Forwarded-Host") or request.host)
-            .split(":")[0]
-            .lower()
-        )
+        host = (request.headers.get("X-Forwarded-Host") or request.host).split(":")[0].lower()
         routes = self.sites.get(host)
         if routes is None:
             return self._count(
@@ -104,22 +123,23 @@ class Sandbox:
                 web.Response(status=404, text=f"sandbox: unknown host {host}\n"),
             )
         for route in routes:
-            if route.method != request.method and not (
-                route.method == "GET" and request.method == "HEAD"
-            ):
+            if route.method != request.method and not (route.method == "GET" and request.method == "HEAD"):
                 continue
             match = route.pattern.fullmatch(request.path)
             if match is None:
                 continue
             key = f"{host} {route.name}"
-            if route.faults:
-                fault = await self._inject_faults()
-                if fault is not None:
-                    return self._count(key, fault)
-            return self._count(key, await route.handler(request, match))
-        return self._count(
-            f"{host} ?", web.Response(status=404, text="sandbox: no such page\n")
-        )
+            stats = self.stats
+            stats.enter()
+            try:
+                if route.faults:
+                    fault = await self._inject_faults()
+                    if fault is not None:
+                        return self._count(key, fault)
+                return self._count(key, await route.handler(request, match))
+            finally:
+                stats.leave()
+        return self._count(f"{host} ?", web.Response(status=404, text="sandbox: no such page\n"))
 
     async def _inject_faults(self) -> web.StreamResponse | None:
         knobs = self.knobs
@@ -132,9 +152,7 @@ class Sandbox:
                     status=429,
                     headers={"Retry-After": str(retry_after)},
                 )
-        delay = knobs.latency_ms + (
-            self.rng.uniform(0, knobs.jitter_ms) if knobs.jitter_ms else 0.0
-        )
+        delay = knobs.latency_ms + (self.rng.uniform(0, knobs.jitter_ms) if knobs.jitter_ms else 0.0)
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
         if self.chance(knobs.error_rate):

@@ -1,36 +1,62 @@
 """`scrapy crawl`, plus argument checks before anything starts.
 
-Scrapy builds the spider inside the running reactor, so a bad `-a` argument surfaces as a
-traceback in the log. Spiders that define `check_arguments(**kwargs)` get it called first here,
-and a wrong argument ends the run with one line on stderr and exit code 2.
+Scrapy builds the spider inside the running reactor, so a bad `-a` argument would surface as a
+traceback after a screen of start-up logging. Spiders that define `check_arguments(**kwargs)` get
+it called here first, before Scrapy logs anything: a wrong argument ends the run with one line on
+stderr and exit code 2. A crawl that a component stopped for a failure (its finish_reason)
+exits with 1.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+from scrapy.spiderloader import get_spider_loader
 
 from crawler.params import ArgumentError
 
 if TYPE_CHECKING:
     import argparse
 
+# Ends that are not failures: done, stopped by the user (Ctrl+C), or a CLOSESPIDER_* limit.
+_SUCCESS_REASONS = {
+    "finished",
+    "shutdown",
+    "closespider_itemcount",
+    "closespider_pagecount",
+    "closespider_timeout",
+    "closespider_errorcount",
+}
+
 
 class Command(ScrapyCrawlCommand):
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        if len(args) != 1:
+            return  # Scrapy's own usage message follows
+        try:
+            spidercls = get_spider_loader(self.settings).load(args[0])
+        except KeyError:
+            return
+        check = getattr(spidercls, "check_arguments", None)
+        if check is None:
+            return
+        try:
+            check(**opts.spargs)
+        except ArgumentError as exc:
+            print(f"error: {args[0]}: {exc}", file=sys.stderr)
+            sys.exit(2)
+
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        if len(args) == 1 and self.crawler_process is not None:
-            try:
-                spidercls = self.crawler_process.spider_loader.load(args[0])
-            except KeyError:
-                spidercls = None  # Scrapy's own message follows
-            check = getattr(spidercls, "check_arguments", None)
-            if check is not None:
-                try:
-                    check(**opts.spargs)
-                except ArgumentError as exc:
-                    print(f"error: {args[0]}: {exc}", file=sys.stderr)
-                    self.exitcode = 2
-                    return
         super().run(args, opts)
+        crawler = getattr(self, "_crawler", None)
+        if self.exitcode == 0 and crawler is not None and crawler.stats is not None:
+            reason = crawler.stats.get_value("finish_reason")
+            if reason is not None and reason not in _SUCCESS_REASONS:
+                self.exitcode = 1  # e.g. no session could be started: a script must notice
+
+    def _create_crawler(self, *args: Any, **kwargs: Any) -> Any:
+        self._crawler = super()._create_crawler(*args, **kwargs)
+        return self._crawler

@@ -44,9 +44,7 @@ def _create(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True)
-    raise DatabaseURLError(
-        f"DATABASE_URL {url!r}: only sqlite:/// and postgresql:// are supported"
-    )
+    raise DatabaseURLError(f"DATABASE_URL {url!r}: only sqlite:/// and postgresql:// are supported")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

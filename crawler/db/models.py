@@ -15,9 +15,7 @@ class Base(DeclarativeBase):
 class Pin(Base):
     __tablename__ = "pins"
 
-    id: Mapped[str] = mapped_column(
-        String(32), primary_key=True
-    )  # numeric pin id, as text
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # numeric pin id, as text
     keyword: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
@@ -30,12 +28,8 @@ class Pin(Base):
     saves: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     details_fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str | None] = mapped_column(
-        String(40)
-    )  # set when the API refuses the pin
+    status: Mapped[str | None] = mapped_column(String(40))  # set when the API refuses the pin
     error: Mapped[str | None] = mapped_column(Text)
     image_path: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (
-        Index("ix_pins_keyword_fetched", "keyword", "details_fetched_at"),
-    )
+    __table_args__ = (Index("ix_pins_keyword_fetched", "keyword", "details_fetched_at"),)

@@ -63,15 +63,11 @@ def finished_ids(engine: Engine, ids: Iterable[str]) -> set[str]:
     return done
 
 
-def ids_lacking_details(
-    engine: Engine, keyword: str | None, chunk: int = 1000
-) -> Iterator[list[str]]:
+def ids_lacking_details(engine: Engine, keyword: str | None, chunk: int = 1000) -> Iterator[list[str]]:
     """Pin ids (of a keyword, or all) that still need their details, in chunks of `chunk`."""
     last = ""
     while True:
-        query = select(Pin.id).where(
-            Pin.details_fetched_at.is_(None), Pin.status.is_(None), Pin.id > last
-        )
+        query = select(Pin.id).where(Pin.details_fetched_at.is_(None), Pin.status.is_(None), Pin.id > last)
         if keyword is not None:
             query = query.where(Pin.keyword == keyword)
         with engine.connect() as conn:

@@ -74,14 +74,14 @@ class SandboxHTTPDownloadHandler(_SandboxMixin, HTTP11DownloadHandler):
 
 
 try:
-    from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+    from crawler.handlers.browser import BrowserDownloadHandler
 except ImportError:  # pragma: no cover - scrapy-playwright is in requirements.txt
-    ScrapyPlaywrightDownloadHandler = None  # type: ignore[assignment,misc]
+    BrowserDownloadHandler = None  # type: ignore[assignment,misc]
 
 
-if ScrapyPlaywrightDownloadHandler is not None:
+if BrowserDownloadHandler is not None:
 
-    class SandboxPlaywrightDownloadHandler(_SandboxMixin, ScrapyPlaywrightDownloadHandler):
+    class SandboxPlaywrightDownloadHandler(_SandboxMixin, BrowserDownloadHandler):
         """scrapy-playwright's handler, with plain and browser downloads sent to the sandbox."""
 
         def __init__(self, crawler: Crawler) -> None:

@@ -42,9 +42,11 @@ class PinterestSessionMiddleware:
         self.home_url = settings.get("PINTEREST_BASE_URL").rstrip("/") + "/"
         self.use_browser = settings.getbool("BROWSER_ENABLED")
         self.max_rewarm = settings.getint("PINTEREST_SESSION_RETRIES", 3)
+        self.close_browser = settings.getbool("PINTEREST_CLOSE_BROWSER_AFTER_WARMUP", True)
         self.session: PinterestSession | None = None
         self._warming: asyncio.Future[PinterestSession] | None = None
         self._browser_failed = False
+        self._failure: SessionUnavailable | None = None
         crawler.signals.connect(self._strip_before_queue, signal=signals.request_scheduled)
 
     @classmethod
@@ -91,31 +93,47 @@ class PinterestSessionMiddleware:
                 request.headers.pop(name, None)
 
     async def _warm_up(self) -> PinterestSession:
+        if self._failure is not None:
+            raise self._failure
         if self._warming is None:
             self._warming = asyncio.ensure_future(self._make_session())
         warming = self._warming
         try:
             return await asyncio.shield(warming)
+        except SessionUnavailable as exc:
+            self._give_up(exc)
+            raise
         finally:
             if warming.done() and self._warming is warming:
                 self._warming = None
 
+    def _give_up(self, exc: SessionUnavailable) -> None:
+        """Without a session no API call can work: stop the crawl once, with one line."""
+        if self._failure is not None:
+            return
+        self._failure = exc
+        self.crawler.stats.inc_value("pinterest/session/failed")
+        logger.error("Cannot start a Pinterest session: %s; stopping the crawl", exc)
+        engine = self.crawler.engine
+        if engine is not None:
+            asyncio.ensure_future(engine.close_spider_async(reason="pinterest_session_failed"))
+
     async def _make_session(self) -> PinterestSession:
-        stats = self.crawler.stats
         session: PinterestSession | None = None
         if self.use_browser and not self._browser_failed:
             try:
                 session = await self._browser_session()
-            except Exception as exc:  # any launch or page failure: the HTTP path still works
+            except SessionUnavailable:
+                raise  # the site's answer, not the browser's fault
+            except Exception as exc:  # the browser cannot start or the page failed: HTTP still works
                 self._browser_failed = True
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 logger.warning("No browser for the warm-up (%s); using plain HTTP", first_line[:200])
         if session is None:
             session = await self._http_session()
         if not session.csrftoken:
-            stats.inc_value("pinterest/session/failed")
             raise SessionUnavailable(f"{self.home_url} set no csrftoken cookie")
-        stats.inc_value(f"pinterest/session/{session.source}")
+        self.crawler.stats.inc_value(f"pinterest/session/{session.source}")
         logger.info("Pinterest session ready (%s, %d cookies)", session.source, len(session.cookies))
         self.session = session
         return session
@@ -134,12 +152,20 @@ class PinterestSessionMiddleware:
         response = await self._download(request)
         page = response.meta["playwright_page"]
         try:
-            await page.wait_for_function("document.cookie.includes('csrftoken=')", timeout=10_000)
             cookies = await page.context.cookies(self.home_url)
+            if not any(c["name"] == "csrftoken" for c in cookies):  # set by a late script
+                await page.wait_for_function("document.cookie.includes('csrftoken=')", timeout=10_000)
+                cookies = await page.context.cookies(self.home_url)
             user_agent = await page.evaluate("navigator.userAgent")
         finally:
             await page.close()
-            await page.context.close()  # the browser is not needed again for API calls
+            if self.close_browser:
+                # API calls need no browser; a later warm-up relaunches it (scrapy-playwright's
+                # PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER), and a long crawl does not carry it.
+                browser = page.context.browser
+                await (browser.close() if browser is not None else page.context.close())
+            else:
+                await page.context.close()
         return PinterestSession(
             cookies={c["name"]: c["value"] for c in cookies},
             app_version=app_version_from_html(response.text),
@@ -148,7 +174,9 @@ class PinterestSessionMiddleware:
         )
 
     async def _http_session(self) -> PinterestSession:
-        request = Request(self.home_url, dont_filter=True, meta={"pinterest_warmup": True, "dont_merge_cookies": True})
+        request = Request(
+            self.home_url, dont_filter=True, meta={"pinterest_warmup": True, "dont_merge_cookies": True}
+        )
         response = await self._download(request)
         set_cookies: dict[str, str] = {}
         for header in response.headers.getlist("Set-Cookie"):

@@ -6,10 +6,10 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -21,15 +21,17 @@ _PIN_PATH = re.compile(r"/pin/(?:[^/]*--)?(\d{1,20})/?")
 _NODE_ID = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
 
 
+class _NotBase64(ValueError):
+    pass
+
+
 def decode_node_id(node_id: str) -> str:
     """`UGluOjEyMzQ1` ("Pin:12345") -> "12345". Raises ValueError when it is not a pin's node id."""
     padded = node_id + "=" * (-len(node_id) % 4)
     try:
-        text = base64.b64decode(
-            padded.replace("-", "+").replace("_", "/"), validate=True
-        ).decode("ascii")
+        text = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError):
-        raise ValueError(f"{node_id!r} is not base64") from None
+        raise _NotBase64(f"{node_id!r} is not base64") from None
     kind, _, number = text.partition(":")
     if kind.lower() != "pin" or not _DIGITS.fullmatch(number):
         raise ValueError(f"{node_id!r} decodes to {text!r}, not 'Pin:<digits>'")
@@ -60,11 +62,13 @@ def parse_pin_ref(text: str) -> str:
         ):
             raise ValueError(f"{ref!r} is not a Pinterest pin URL")
         return match.group(1)
+    generic = f"{ref!r} is not a pin id (expected digits, a pin URL or a base64 node id)"
     if _NODE_ID.fullmatch(ref):
-        return decode_node_id(ref)
-    raise ValueError(
-        f"{ref!r} is not a pin id (expected digits, a pin URL or a base64 node id)"
-    )
+        try:
+            return decode_node_id(ref)
+        except _NotBase64:
+            raise ValueError(generic) from None
+    raise ValueError(generic)
 
 
 def pin_resource_url(base_url: str, pin_id: str) -> str:
@@ -95,19 +99,11 @@ def parse_pin_resource(
         envelope = json.loads(body)
         response = envelope["resource_response"]
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedResponse(
-            f"pin {pin_id}: body is not a resource_response envelope ({exc})"
-        ) from None
+        raise MalformedResponse(f"pin {pin_id}: body is not a resource_response envelope ({exc})") from None
     if not isinstance(response, dict):
-        raise MalformedResponse(
-            f"pin {pin_id}: resource_response is {type(response).__name__}"
-        )
+        raise MalformedResponse(f"pin {pin_id}: resource_response is {type(response).__name__}")
     if response.get("status") != "success":
-        message = str(
-            response.get("message")
-            or (response.get("error") or {}).get("message")
-            or "failure"
-        )
+        message = str(response.get("message") or (response.get("error") or {}).get("message") or "failure")
         return PinRefusal(
             id=pin_id,
             status=_refusal_status(response.get("http_status"), response.get("code")),
@@ -140,9 +136,7 @@ def pin_details_from_data(
         image_height=image.get("height"),
         board_name=_text(board.get("name")),
         pinner_username=_text(pinner.get("username")),
-        saves=int(saves)
-        if isinstance(saves, int | str) and str(saves).isdigit()
-        else None,
+        saves=int(saves) if isinstance(saves, int | str) and str(saves).isdigit() else None,
         created_at=parse_created_at(data.get("created_at")),
         details_fetched_at=now or datetime.now(UTC),
         keyword=keyword,
@@ -241,9 +235,7 @@ def session_from_http(html: str, set_cookies: dict[str, str]) -> PinterestSessio
             token = match.group(2) if match else None
         if token:
             cookies["csrftoken"] = token
-    return PinterestSession(
-        cookies=cookies, app_version=app_version_from_html(html), source="http"
-    )
+    return PinterestSession(cookies=cookies, app_version=app_version_from_html(html), source="http")
 
 
 def parse_ids_lines(lines: Iterable[str]) -> Iterator[tuple[int, str | None, str | None]]:

@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from crawler.db import make_engine
 from crawler.db.pins import finished_ids, ids_lacking_details
 from crawler.items import PinDetails, PinRefusal
+from crawler.middlewares.pinterest_session import SessionUnavailable
 from crawler.params import PinsParams
 from crawler.parsers import MalformedResponse
 from crawler.parsers.pinterest import parse_ids_lines, parse_pin_resource, pin_resource_url
@@ -105,6 +106,8 @@ class PinsSpider(scrapy.Spider):
     def pin_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         self.crawler.stats.inc_value("pins/failed")
+        if failure.check(SessionUnavailable):
+            return  # said once by the middleware, which stops the crawl
         self.logger.warning(
             "Pin %s not fetched: %s; the next run will try it again",
             request.meta.get("pin_id"),

@@ -1,0 +1,134 @@
+"""Benchmark: `scrapy crawl pins` against the seeds' designs, all on one sandbox, in one run.
+
+    python bench/pins.py [--pins 2000] [--latency-ms 200] [--concurrency 16] [--sequential-pins 100]
+
+The limit for C requests at once to a server answering in L seconds is C / L pins/s, so the
+ideal time for N pins is N * L / C. Printed: each client's wall time (the whole command, start-up
+included), pins/s, share of the limit, and the ratio to the ideal time; the issue's target is
+`scrapy crawl` within 1.11 x the ideal. The sequential loop runs on fewer pins (it needs
+N * L seconds); its rate is what compares. Results also go to bench/results/pins.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    Run,
+    count_complete_pins,
+    run_crawl,
+    save_results,
+    sequential_requests,
+    thread_pool_requests,
+)
+from sandbox.process import SandboxProcess
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pins", type=int, default=2000)
+    parser.add_argument("--latency-ms", type=float, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--sequential-pins", type=int, default=100)
+    parser.add_argument("--target", type=float, default=1.11, help="max ratio to the ideal time for scrapy")
+    args = parser.parse_args()
+
+    latency = args.latency_ms / 1000
+    limit = args.concurrency / latency if latency else float("inf")
+    work = Path(tempfile.mkdtemp(prefix="bench-pins-"))
+    rows: list[dict[str, object]] = []
+
+    def record(run: Run, stats: dict[str, object]) -> dict[str, object]:
+        ideal = run.pins * latency / args.concurrency
+        row = {
+            "client": run.name,
+            "pins": run.pins,
+            "wall_s": round(run.wall_s, 2),
+            "pins_per_s": round(run.rate, 1),
+            "share_of_limit": round(run.rate / limit, 3) if latency else None,
+            "ratio_to_ideal": round(run.wall_s / ideal, 3) if ideal else None,
+            "cpu_ms_per_pin": round(1000 * run.cpu_s / run.pins, 2) if run.cpu_s else None,
+            "peak_rss_mb": round(run.peak_rss_mb, 1) if run.peak_rss_mb else None,
+            "server_mean_inflight": stats.get("mean_inflight"),
+        }
+        rows.append(row)
+        return row
+
+    with SandboxProcess(latency_ms=args.latency_ms, cpu=1) as sandbox:
+        # 1. scrapy crawl pins, as the issue states it
+        ids_file = work / "ids.txt"
+        ids = [str(9_000_000 + i) for i in range(args.pins)]
+        ids_file.write_text("\n".join(ids) + "\n")
+        db = work / "scrapy.sqlite3"
+        sandbox.reset()
+        run, _ = run_crawl(
+            [
+                "pins",
+                "-a", f"ids_file={ids_file}",
+                "-s", f"CONCURRENT_REQUESTS={args.concurrency}",
+                "-s", f"SANDBOX_URL={sandbox.url}",
+                "-s", f"DATABASE_URL=sqlite:///{db}",
+                "-s", "LOG_LEVEL=WARNING",
+            ]
+        )  # fmt: skip
+        run.pins = count_complete_pins(db)
+        scrapy_row = record(run, sandbox.stats())
+
+        # 2. the seeds' design: 16 requests sessions in a thread pool + one writer thread
+        sandbox.reset()
+        pool_ids = [str(19_000_000 + i) for i in range(args.pins)]
+        record(
+            thread_pool_requests(sandbox.url, pool_ids, work / "pool.sqlite3", args.concurrency),
+            sandbox.stats(),
+        )
+
+        # 3. a sequential requests loop
+        sandbox.reset()
+        seq_ids = [str(29_000_000 + i) for i in range(args.sequential_pins)]
+        record(sequential_requests(sandbox.url, seq_ids, work / "seq.sqlite3"), sandbox.stats())
+
+    header = f"{'client':32} {'pins':>6} {'wall s':>8} {'pins/s':>8} {'of limit':>9} {'x ideal':>8} {'cpu ms/pin':>10}"
+    print(
+        f"pins benchmark: latency {args.latency_ms:.0f} ms, {args.concurrency} at once, limit {limit:.1f} pins/s"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        share = f"{100 * row['share_of_limit']:.1f}%" if row["share_of_limit"] is not None else "-"
+        ratio = f"{row['ratio_to_ideal']:.3f}" if row["ratio_to_ideal"] is not None else "-"
+        cpu = f"{row['cpu_ms_per_pin']:.2f}" if row["cpu_ms_per_pin"] is not None else "-"
+        print(
+            f"{row['client']:32} {row['pins']:>6} {row['wall_s']:>8.2f} {row['pins_per_s']:>8.1f} "
+            f"{share:>9} {ratio:>8} {cpu:>10}"
+        )
+    pool, seq = rows[1], rows[2]
+    speedups = {
+        "scrapy_vs_sequential": round(scrapy_row["pins_per_s"] / seq["pins_per_s"], 2),  # type: ignore[operator]
+        "scrapy_vs_thread_pool": round(scrapy_row["pins_per_s"] / pool["pins_per_s"], 3),  # type: ignore[operator]
+    }
+    print(
+        f"scrapy vs sequential loop: {speedups['scrapy_vs_sequential']}x; vs thread pool: "
+        f"{speedups['scrapy_vs_thread_pool']}x"
+    )
+    ok = scrapy_row["pins"] == args.pins and (not latency or scrapy_row["ratio_to_ideal"] <= args.target)  # type: ignore[operator]
+    print(
+        f"target: all {args.pins} pins stored within {args.target} x ideal -> {'MET' if ok else 'NOT MET'} "
+        f"({scrapy_row['pins']} stored, {scrapy_row['ratio_to_ideal']} x ideal, peak RSS "
+        f"{scrapy_row['peak_rss_mb']} MB incl. browser)"
+    )
+    out = save_results("pins", {"args": vars(args), "rows": rows, "speedups": speedups, "target_met": ok})
+    print(f"results: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+    print(json.dumps({"scrapy": scrapy_row}, indent=None))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

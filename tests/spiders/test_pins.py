@@ -1,0 +1,174 @@
+"""`scrapy crawl pins` end to end, in a child process as a user runs it, against the sandbox."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.conftest import crawl, db_rows, interrupt, start_crawl, write_ids
+
+API = ("www.pinterest.com", "/resource/PinResource/get/")
+NO_BROWSER = ("-s", "BROWSER_ENABLED=False")
+
+
+def test_crawl_stores_details_and_refusals_through_faults(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox(missing_rate=0.1, error_rate=0.05, truncate_rate=0.03, jitter_ms=20, seed=7)
+    ids = write_ids(tmp_path / "ids.txt", range(100_000, 100_300))
+    db = tmp_path / "pins.sqlite3"
+    result = crawl(
+        "pins", "-a", f"ids_file={ids}", "-a", "keyword=cats", *NO_BROWSER, sandbox_url=sb.url, db=db
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    details = db_rows(
+        db,
+        "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL AND image_url IS NOT NULL"
+        " AND title IS NOT NULL AND board_name IS NOT NULL AND saves IS NOT NULL",
+    )[0][0]
+    refused = db_rows(db, "SELECT count(*) FROM pins WHERE status = 'not_found'")[0][0]
+    assert refused > 10
+    # 500s and truncated bodies are retried (twice); a pin can still fail for good, rarely
+    failed = 300 - details - refused
+    assert failed <= 2, result.output[-3000:]
+    assert db_rows(db, "SELECT DISTINCT keyword FROM pins") == [("cats",)]
+    if sb.stats()["requests"][" ".join(API)].get("200", 0) > details:
+        assert "Malformed answer for pin" in result.output
+    # a refused pin is stored once and never asked for again
+    before = sb.count(*API)
+    again = crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sb.url, db=db)
+    assert again.returncode == 0
+    assert sb.count(*API) - before == failed
+
+
+def test_second_run_fetches_nothing(sandbox, tmp_path: Path) -> None:
+    ids = write_ids(tmp_path / "ids.txt", range(200_000, 200_050))
+    db = tmp_path / "pins.sqlite3"
+    assert crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db).returncode == 0
+    before = sandbox.count(*API)
+    result = crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
+    assert result.returncode == 0
+    assert sandbox.count(*API) == before
+    assert "Nothing to do" in result.output
+    assert db_rows(db, "SELECT count(*) FROM pins")[0][0] == 50
+
+
+def test_keyword_mode_fetches_that_keywords_pins_lacking_details(sandbox, tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "pins.sqlite3"
+    seed = write_ids(tmp_path / "seed.txt", [1])
+    crawl("pins", "-a", f"ids_file={seed}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)  # creates the schema
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO pins (id, keyword) VALUES (?, ?)",
+            [(str(i), "dogs") for i in range(300_000, 300_030)] + [("399999", "cats")],
+        )
+    result = crawl("pins", "-a", "keyword=dogs", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
+    assert result.returncode == 0, result.output[-2000:]
+    assert db_rows(
+        db, "SELECT count(*) FROM pins WHERE keyword='dogs' AND details_fetched_at IS NOT NULL"
+    ) == [(30,)]
+    assert db_rows(db, "SELECT details_fetched_at FROM pins WHERE id='399999'") == [(None,)]
+
+
+def test_node_ids_and_urls_in_the_ids_file(sandbox, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("UGluOjUwMDAwMQ==\nhttps://www.pinterest.com/pin/500002/\n500003\n")
+    db = tmp_path / "pins.sqlite3"
+    assert crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db).returncode == 0
+    assert db_rows(db, "SELECT id FROM pins ORDER BY id") == [("500001",), ("500002",), ("500003",)]
+
+
+def test_missing_ids_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = crawl(
+        "pins", "-a", f"ids_file={tmp_path / 'nope.txt'}", sandbox_url=None, db=tmp_path / "x.sqlite3"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: pins: ids_file '{tmp_path / 'nope.txt'}' does not exist"
+    ]
+    assert not (tmp_path / "x.sqlite3").exists()
+
+
+def test_empty_ids_file_is_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = crawl("pins", "-a", f"ids_file={empty}", sandbox_url=None)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: pins: ids_file '{empty}' is empty: it has no pin ids"
+    ]
+
+
+def test_bad_line_is_named_and_the_rest_is_crawled(sandbox, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("600001\nhello world\n600002\n")
+    db = tmp_path / "pins.sqlite3"
+    result = crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
+    assert result.returncode == 0
+    bad = [line for line in result.output.splitlines() if "] ERROR:" in line]
+    assert len(bad) == 1
+    assert bad[0].endswith(
+        f"{ids}:2: 'hello world' is not a pin id (expected digits, a pin URL or a base64 "
+        "node id); line skipped"
+    )
+    assert db_rows(db, "SELECT id FROM pins ORDER BY id") == [("600001",), ("600002",)]
+
+
+def test_no_session_stops_the_crawl_with_one_error(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox(error_rate=1.0)
+    ids = write_ids(tmp_path / "ids.txt", range(700_000, 700_100))
+    result = crawl(
+        "pins",
+        "-a",
+        f"ids_file={ids}",
+        *NO_BROWSER,
+        "-s",
+        "LOG_LEVEL=WARNING",
+        sandbox_url=sb.url,
+        db=tmp_path / "p.sqlite3",
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.output.splitlines() if "Cannot start a Pinterest session" in line]
+    assert len(errors) == 1
+    assert "Pin 7000" not in result.output  # not one warning per pin
+    assert sb.count(*API) == 0
+
+
+def test_ctrl_c_then_resume_with_jobdir(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox(latency_ms=100)
+    ids = write_ids(tmp_path / "ids.txt", range(800_000, 800_600))
+    db = tmp_path / "pins.sqlite3"
+    jobdir = tmp_path / "job"
+    args = (
+        "pins",
+        "-a",
+        f"ids_file={ids}",
+        "-s",
+        f"JOBDIR={jobdir}",
+        "-s",
+        "CONCURRENT_REQUESTS=8",
+        *NO_BROWSER,
+    )
+    proc = start_crawl(*args, sandbox_url=sb.url, db=db, log=tmp_path / "run1.log")
+    deadline = time.monotonic() + 60
+    while sb.count(*API) < 100 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    interrupt(proc)
+    assert proc.wait(timeout=60) == 0
+    first = db_rows(db, "SELECT count(*) FROM pins")[0][0]
+    assert 100 <= first < 600, (tmp_path / "run1.log").read_text()[-2000:]
+    assert (jobdir / "requests.seen").exists()
+    # the session (cookies, CSRF token) never reaches the JOBDIR
+    token_bits = ("csrftoken", "X-CSRFToken", "_pinterest_sess")
+    for file in jobdir.rglob("*"):
+        if file.is_file():
+            content = file.read_bytes()
+            assert not any(bit.encode() in content for bit in token_bits), file
+
+    sb.reset()
+    result = crawl(*args, sandbox_url=sb.url, db=db)
+    assert result.returncode == 0, result.output[-2000:]
+    assert db_rows(db, "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL")[0][0] == 600
+    stats = sb.stats()
+    assert stats["resources"]["repeated"] == 0  # no pin fetched twice in the second run
+    assert stats["resources"]["unique"] == 600 - first
