@@ -95,9 +95,11 @@ def main() -> int:
         seq_ids = [str(29_000_000 + i) for i in range(args.sequential_pins)]
         record(sequential_requests(sandbox.url, seq_ids, work / "seq.sqlite3"), sandbox.stats())
 
-    header = f"{'client':32} {'pins':>6} {'wall s':>8} {'pins/s':>8} {'of limit':>9} {'x ideal':>8} {'cpu ms/pin':>10}"
+    columns = ("wall s", "pins/s", "of limit", "x ideal", "cpu ms/pin")
+    header = f"{'client':32} {'pins':>6} " + " ".join(f"{c:>9}" for c in columns)
     print(
-        f"pins benchmark: latency {args.latency_ms:.0f} ms, {args.concurrency} at once, limit {limit:.1f} pins/s"
+        f"pins benchmark: latency {args.latency_ms:.0f} ms, {args.concurrency} at once, "
+        f"limit {limit:.1f} pins/s"
     )
     print(header)
     print("-" * len(header))
@@ -106,8 +108,8 @@ def main() -> int:
         ratio = f"{row['ratio_to_ideal']:.3f}" if row["ratio_to_ideal"] is not None else "-"
         cpu = f"{row['cpu_ms_per_pin']:.2f}" if row["cpu_ms_per_pin"] is not None else "-"
         print(
-            f"{row['client']:32} {row['pins']:>6} {row['wall_s']:>8.2f} {row['pins_per_s']:>8.1f} "
-            f"{share:>9} {ratio:>8} {cpu:>10}"
+            f"{row['client']:32} {row['pins']:>6} {row['wall_s']:>9.2f} {row['pins_per_s']:>9.1f} "
+            f"{share:>9} {ratio:>9} {cpu:>9}"
         )
     pool, seq = rows[1], rows[2]
     speedups = {

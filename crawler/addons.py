@@ -41,8 +41,9 @@ class ConcurrencyAddon:
     def update_settings(self, settings: BaseSettings) -> None:
         total = settings.getint("CONCURRENT_REQUESTS")
         per_domain = "CONCURRENT_REQUESTS_PER_DOMAIN"
-        if (settings.getpriority(per_domain) or 0) < (settings.getpriority("CONCURRENT_REQUESTS") or 0):
-            settings.set(per_domain, total, priority=settings.getpriority("CONCURRENT_REQUESTS"))
+        priority = settings.getpriority("CONCURRENT_REQUESTS") or 0
+        if (settings.getpriority(per_domain) or 0) < priority:
+            settings.set(per_domain, total, priority=priority)
 
 
 class BrowserAddon:

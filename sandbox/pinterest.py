@@ -35,9 +35,80 @@ IMAGE_HOSTS = ("i.pinimg.com",)
 APP_VERSION = "a37dc27"
 _SECRET = b"sandbox-pinterest"
 
-_WORDS = ["autumn", "garden", "cozy", "kitchen", "minimal", "wedding", "vintage", "summer", "recipe", "easy", "healthy", "modern", "rustic", "boho", "diy", "ideas", "home", "decor", "outfit", "street", "style", "travel", "tips", "quick", "dinner", "bedroom", "cottage", "watercolor", "sketch", "pastel", "neon", "ocean", "mountain", "city", "night", "coffee", "bakery", "lemon", "cake", "salad"]
-_FIRST = ["Anna", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kaia", "Liam", "Mila", "Noah", "Olga", "Pia"]
-_LAST = ["Smith", "Novak", "Garcia", "Rossi", "Muller", "Kowalski", "Silva", "Dubois", "Jensen", "Ito", "Khan", "Berg"]
+_WORDS = [
+    "autumn",
+    "garden",
+    "cozy",
+    "kitchen",
+    "minimal",
+    "wedding",
+    "vintage",
+    "summer",
+    "recipe",
+    "easy",
+    "healthy",
+    "modern",
+    "rustic",
+    "boho",
+    "diy",
+    "ideas",
+    "home",
+    "decor",
+    "outfit",
+    "street",
+    "style",
+    "travel",
+    "tips",
+    "quick",
+    "dinner",
+    "bedroom",
+    "cottage",
+    "watercolor",
+    "sketch",
+    "pastel",
+    "neon",
+    "ocean",
+    "mountain",
+    "city",
+    "night",
+    "coffee",
+    "bakery",
+    "lemon",
+    "cake",
+    "salad",
+]
+_FIRST = [
+    "Anna",
+    "Ben",
+    "Chloe",
+    "Diego",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kaia",
+    "Liam",
+    "Mila",
+    "Noah",
+    "Olga",
+    "Pia",
+]
+_LAST = [
+    "Smith",
+    "Novak",
+    "Garcia",
+    "Rossi",
+    "Muller",
+    "Kowalski",
+    "Silva",
+    "Dubois",
+    "Jensen",
+    "Ito",
+    "Khan",
+    "Berg",
+]
 _DOMAINS = (
     "kimsaeed.com",
     "buzzfeed.com",
@@ -210,13 +281,16 @@ def _home_page(session_token: str) -> str:
     token = csrf_for(session_token)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charSet="utf-8"/><title>Pinterest</title>'
+        # what a browser should not spend time on: blocked by PLAYWRIGHT_ABORT_REQUEST
+        '<link rel="stylesheet" href="https://s.pinimg.com/webapp/style.css"/>'
         f'<script id="__PWS_DATA__" type="application/json">{json.dumps(pws)}</script>'
         "<script>(function(){"
         f'var t="{token}";'
         'document.cookie="csrftoken="+t+"; path=/; secure; samesite=lax";'
         'document.documentElement.setAttribute("data-ready","1");'
         "})();</script>"
-        '</head><body><div id="__PWS_ROOT__">Pinterest</div></body></html>'
+        '</head><body><div id="__PWS_ROOT__">Pinterest'
+        f'<img src="{image_url("236x", 1)}" alt="logo"/></div></body></html>'
     )
 
 
@@ -270,13 +344,10 @@ class PinterestSite:
         pin_id = pin_id_from_signature(sig)
         if pin_id is None or is_missing(knobs.seed, pin_id, knobs.missing_rate):
             return web.Response(status=404, text="Not Found")
-        if folder == "originals" and knobs.orig_forbidden_rate > 0:
-            if _fraction(knobs.seed, "orig403", pin_id) < knobs.orig_forbidden_rate:
-                return web.Response(
-                    status=403,
-                    text="<Error><Code>AccessDenied</Code></Error>",
-                    content_type="application/xml",
-                )
+        if folder == "originals" and _fraction(knobs.seed, "orig403", pin_id) < knobs.orig_forbidden_rate:
+            return web.Response(
+                status=403, text="<Error><Code>AccessDenied</Code></Error>", content_type="application/xml"
+            )
         width, height = pin_dims(knobs.seed, pin_id)
         if folder != "originals":
             box = int(folder.rstrip("x"))

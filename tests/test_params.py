@@ -32,7 +32,7 @@ def test_binary_ids_file(tmp_path: Path) -> None:
 
 
 def test_unknown_argument_is_named() -> None:
-    with pytest.raises(ArgumentError, match="unknown argument.*idsfile"):
+    with pytest.raises(ArgumentError, match=r"unknown argument.*idsfile"):
         PinsParams.parse(idsfile="x")
 
 

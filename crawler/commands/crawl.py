@@ -34,7 +34,7 @@ _SUCCESS_REASONS = {
 class Command(ScrapyCrawlCommand):
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
-        if len(args) != 1:
+        if len(args) != 1 or self.settings is None:
             return  # Scrapy's own usage message follows
         try:
             spidercls = get_spider_loader(self.settings).load(args[0])

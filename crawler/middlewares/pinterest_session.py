@@ -116,7 +116,10 @@ class PinterestSessionMiddleware:
         logger.error("Cannot start a Pinterest session: %s; stopping the crawl", exc)
         engine = self.crawler.engine
         if engine is not None:
-            asyncio.ensure_future(engine.close_spider_async(reason="pinterest_session_failed"))
+            # keep a reference: an unreferenced task can be collected before it runs
+            self._closing = asyncio.ensure_future(
+                engine.close_spider_async(reason="pinterest_session_failed")
+            )
 
     async def _make_session(self) -> PinterestSession:
         session: PinterestSession | None = None

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
@@ -74,14 +75,14 @@ class DatabaseWriterPipeline:
         self._timer = self._loop.call_later(self.interval, self._tick)
 
     def _flush(self) -> None:
-        if not self._buffer or self._executor is None:
+        if not self._buffer or self._executor is None or self._engine is None:
             return
         rows, self._buffer = self._buffer, []
         future = self._loop.run_in_executor(self._executor, upsert_pins, self._engine, rows)
         self._pending.add(future)
-        future.add_done_callback(lambda f, n=len(rows): self._written(f, n))
+        future.add_done_callback(partial(self._written, count=len(rows)))
 
-    def _written(self, future: asyncio.Future[int], count: int) -> None:
+    def _written(self, future: asyncio.Future[int], *, count: int) -> None:
         self._pending.discard(future)
         if future.cancelled():
             return

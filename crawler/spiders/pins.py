@@ -96,6 +96,7 @@ class PinsSpider(scrapy.Spider):
         except MalformedResponse as exc:
             self.logger.warning("Malformed answer for pin %s (HTTP %d): %s", pin_id, response.status, exc)
             self.crawler.stats.inc_value("pins/malformed")
+            assert response.request is not None
             retry = get_retry_request(response.request, spider=self, reason="malformed_response")
             if retry is not None:
                 yield retry
@@ -111,5 +112,5 @@ class PinsSpider(scrapy.Spider):
         self.logger.warning(
             "Pin %s not fetched: %s; the next run will try it again",
             request.meta.get("pin_id"),
-            failure.getErrorMessage() or failure.type.__name__,
+            failure.getErrorMessage() or repr(failure.value),
         )
