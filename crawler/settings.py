@@ -38,6 +38,12 @@ DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
 RETRY_TIMES = 2
+# Paces request starts (see ConcurrencyAddon, which sets the target from CONCURRENT_REQUESTS).
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_HEADROOM = 1.25  # target concurrency = per-domain concurrency x this
+DOWNLOAD_DELAY_JITTER = 0  # random jitter on the spacing would exceed latency/concurrency at times
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 

@@ -161,20 +161,24 @@ class PinterestSessionMiddleware:
                 cookies = await page.context.cookies(self.home_url)
             user_agent = await page.evaluate("navigator.userAgent")
         finally:
-            await page.close()
-            if self.close_browser:
-                # API calls need no browser; a later warm-up relaunches it (scrapy-playwright's
-                # PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER), and a long crawl does not carry it.
-                browser = page.context.browser
-                await (browser.close() if browser is not None else page.context.close())
-            else:
-                await page.context.close()
+            # Closed in the background: API calls need not wait for it.
+            self._closing_browser = asyncio.ensure_future(self._close_page(page))
         return PinterestSession(
             cookies={c["name"]: c["value"] for c in cookies},
             app_version=app_version_from_html(response.text),
             user_agent=user_agent,
             source="browser",
         )
+
+    async def _close_page(self, page: Any) -> None:
+        await page.close()
+        browser = page.context.browser
+        if self.close_browser and browser is not None:
+            # API calls need no browser; a later warm-up relaunches it (scrapy-playwright's
+            # PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER), and a long crawl does not carry it.
+            await browser.close()
+        else:
+            await page.context.close()
 
     async def _http_session(self) -> PinterestSession:
         request = Request(
