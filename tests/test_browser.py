@@ -58,6 +58,20 @@ def test_no_browser_falls_back_to_plain_http(make_sandbox, tmp_path: Path) -> No
         db=db,
     )
     assert result.returncode == 0, result.output[-3000:]
-    assert "No browser for the warm-up" in result.output
+    assert "Browser warm-up failed" in result.output
     assert "Pinterest session ready (http" in result.output
     assert db_rows(db, "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL") == [(20,)]
+
+
+def test_unreachable_site_stops_with_one_error_and_no_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    ids = write_ids(tmp_path / "ids.txt", range(920_000, 920_030))
+    result = crawl("pins", "-a", f"ids_file={ids}", sandbox_url=dead, db=tmp_path / "p.sqlite3")
+    assert result.returncode == 1
+    assert result.output.count("Cannot start a Pinterest session") == 1
+    assert "Traceback" not in result.output
+    assert "Pin 9200" not in result.output

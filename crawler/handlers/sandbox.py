@@ -123,11 +123,16 @@ if BrowserDownloadHandler is not None:
             headers = dict(overrides.get("headers") or await self._request.all_headers())
             headers = {k: v for k, v in headers.items() if k.lower() != "host"}
             headers["x-forwarded-host"] = host
-            response = await self._route.fetch(
-                url=url,
-                method=overrides.get("method"),
-                headers=headers,
-                post_data=overrides.get("post_data"),
-                max_redirects=0,
-            )
+            try:
+                response = await self._route.fetch(
+                    url=url,
+                    method=overrides.get("method"),
+                    headers=headers,
+                    post_data=overrides.get("post_data"),
+                    max_redirects=0,
+                )
+            except Exception:
+                # the sandbox is down: the page fails as it would on a refused connection
+                await self._route.abort("connectionrefused")
+                return
             await self._route.fulfill(response=response)

@@ -14,6 +14,7 @@ Requests opt in with `meta["pinterest_api"] = True`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -131,9 +132,15 @@ class PinterestSessionMiddleware:
             except Exception as exc:  # the browser cannot start or the page failed: HTTP still works
                 self._browser_failed = True
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                logger.warning("No browser for the warm-up (%s); using plain HTTP", first_line[:200])
+                logger.warning("Browser warm-up failed (%s); trying plain HTTP", first_line[:200])
         if session is None:
-            session = await self._http_session()
+            try:
+                session = await self._http_session()
+            except SessionUnavailable:
+                raise
+            except Exception as exc:  # refused, timed out, DNS...: no session, say why once
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise SessionUnavailable(f"{self.home_url}: {reason}") from exc
         if not session.csrftoken:
             raise SessionUnavailable(f"{self.home_url} set no csrftoken cookie")
         self.crawler.stats.inc_value(f"pinterest/session/{session.source}")
@@ -150,9 +157,18 @@ class PinterestSessionMiddleware:
                 "playwright_include_page": True,
                 "playwright_context": "pinterest-warmup",
                 "pinterest_warmup": True,
+                # a failure falls back to plain HTTP (which retries); a retry here would open
+                # pages that nobody closes
+                "dont_retry": True,
             },
         )
-        response = await self._download(request)
+        try:
+            response = await self._download(request)
+        except BaseException:
+            page = request.meta.get("playwright_page")  # set early for exactly this case
+            if page is not None:
+                self._closing_browser = asyncio.ensure_future(self._close_page(page))
+            raise
         page = response.meta["playwright_page"]
         try:
             cookies = await page.context.cookies(self.home_url)
@@ -171,14 +187,17 @@ class PinterestSessionMiddleware:
         )
 
     async def _close_page(self, page: Any) -> None:
-        await page.close()
+        with contextlib.suppress(Exception):  # already closed, or the browser died
+            await page.close()
         browser = page.context.browser
         if self.close_browser and browser is not None:
             # API calls need no browser; a later warm-up relaunches it (scrapy-playwright's
             # PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER), and a long crawl does not carry it.
-            await browser.close()
+            with contextlib.suppress(Exception):
+                await browser.close()
         else:
-            await page.context.close()
+            with contextlib.suppress(Exception):
+                await page.context.close()
 
     async def _http_session(self) -> PinterestSession:
         request = Request(
