@@ -77,7 +77,9 @@ def run_crawl(
             peak = max(peak, proc.memory_info().rss)
         if time.perf_counter() - started > timeout:
             proc.kill()
-        time.sleep(sample_every)
+        # wait, not sleep: the wall time must end when the crawl does, not at the next sample
+        with contextlib.suppress(psutil.TimeoutExpired):
+            proc.wait(timeout=sample_every)
     wall = time.perf_counter() - started
     reader.join(5)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
