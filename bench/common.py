@@ -143,14 +143,19 @@ def _sqlite_writer(db_path: Path, rows: queue.Queue[PinDetails | None]) -> None:
     conn.close()
 
 
+def _start_writer(db_path: Path) -> tuple[queue.Queue[PinDetails | None], threading.Thread]:
+    rows: queue.Queue[PinDetails | None] = queue.Queue()
+    writer = threading.Thread(target=_sqlite_writer, args=(db_path, rows))
+    writer.start()
+    return rows, writer
+
+
 def sequential_requests(sandbox_url: str, ids: list[str], db_path: Path) -> Run:
     """The simplest client: one `requests.Session`, one pin after another."""
     started = time.perf_counter()
     cpu0 = time.process_time()
     session, headers = _http_session(sandbox_url)
-    rows: queue.Queue[PinDetails | None] = queue.Queue()
-    writer = threading.Thread(target=_sqlite_writer, args=(db_path, rows))
-    writer.start()
+    rows, writer = _start_writer(db_path)
     done = 0
     for pin_id in ids:
         item = _fetch(session, headers, sandbox_url, pin_id)
@@ -169,9 +174,7 @@ def thread_pool_requests(sandbox_url: str, ids: list[str], db_path: Path, worker
     cpu0 = time.process_time()
     local = threading.local()
     _, headers = _http_session(sandbox_url)
-    rows: queue.Queue[PinDetails | None] = queue.Queue()
-    writer = threading.Thread(target=_sqlite_writer, args=(db_path, rows))
-    writer.start()
+    rows, writer = _start_writer(db_path)
 
     def work(pin_id: str) -> bool:
         import requests

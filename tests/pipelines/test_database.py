@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest_twisted
 from scrapy.utils.defer import deferred_from_coro
@@ -38,18 +39,21 @@ def _count(db: Path) -> int:
         return conn.execute("SELECT count(*) FROM pins").fetchone()[0]
 
 
+def _pipeline(db: Path, batch_size: int, interval: float) -> tuple[Any, DatabaseWriterPipeline]:
+    settings = {
+        "DATABASE_URL": f"sqlite:///{db}",
+        "DATABASE_BATCH_SIZE": batch_size,
+        "DATABASE_FLUSH_INTERVAL": interval,
+    }
+    crawler = get_crawler(settings_dict=settings)
+    crawler.stats.open_spider()
+    return crawler, DatabaseWriterPipeline.from_crawler(crawler)
+
+
 @pytest_twisted.ensureDeferred
 async def test_batches_commit_within_a_second_and_at_close(tmp_path: Path) -> None:
     db = tmp_path / "p.sqlite3"
-    crawler = get_crawler(
-        settings_dict={
-            "DATABASE_URL": f"sqlite:///{db}",
-            "DATABASE_BATCH_SIZE": 1000,
-            "DATABASE_FLUSH_INTERVAL": 0.3,
-        }
-    )
-    crawler.stats.open_spider()
-    pipe = DatabaseWriterPipeline.from_crawler(crawler)
+    crawler, pipe = _pipeline(db, batch_size=1000, interval=0.3)
 
     async def scenario() -> None:
         await pipe.open_spider()
@@ -80,15 +84,7 @@ async def test_batches_commit_within_a_second_and_at_close(tmp_path: Path) -> No
 @pytest_twisted.ensureDeferred
 async def test_full_batch_is_written_without_waiting_for_the_timer(tmp_path: Path) -> None:
     db = tmp_path / "p.sqlite3"
-    crawler = get_crawler(
-        settings_dict={
-            "DATABASE_URL": f"sqlite:///{db}",
-            "DATABASE_BATCH_SIZE": 5,
-            "DATABASE_FLUSH_INTERVAL": 60,
-        }
-    )
-    crawler.stats.open_spider()
-    pipe = DatabaseWriterPipeline.from_crawler(crawler)
+    _, pipe = _pipeline(db, batch_size=5, interval=60)
 
     async def scenario() -> None:
         await pipe.open_spider()
