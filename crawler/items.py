@@ -33,3 +33,11 @@ class PinRefusal:
     status: str  # e.g. "not_found", "forbidden"
     error: str  # the API's own code and message
     keyword: str | None = None
+
+
+@dataclass(slots=True)
+class SearchHit:
+    """A pin found by a keyword search: stored under the keyword, its details fetched later."""
+
+    id: str
+    keyword: str

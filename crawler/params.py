@@ -45,3 +45,26 @@ def _check_ids_file(path: Path, given: str) -> None:
         raise ArgumentError(f"ids_file {given!r} is not UTF-8 text (byte {exc.start})") from None
     if not has_content:
         raise ArgumentError(f"ids_file {given!r} is empty: it has no pin ids")
+
+
+@dataclass(frozen=True)
+class PinsSearchParams:
+    keyword: str
+    limit: int | None = None
+
+    @classmethod
+    def parse(cls, keyword: str | None = None, limit: str | None = None, **unknown: str) -> PinsSearchParams:
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ArgumentError(f"unknown argument(s) {names}; use -a keyword=K [-a limit=N]")
+        if keyword is None or not keyword.strip():
+            raise ArgumentError("keyword is required: -a keyword=K")
+        count = None
+        if limit is not None:
+            try:
+                count = int(limit)
+            except ValueError:
+                raise ArgumentError(f"limit {limit!r} is not a whole number") from None
+            if count <= 0:
+                raise ArgumentError(f"limit must be at least 1, got {count}")
+        return cls(keyword=keyword.strip(), limit=count)

@@ -15,6 +15,7 @@ class Knobs:
     missing_rate: float = 0.0  # share of pin ids that do not exist (stable per id)
     truncate_rate: float = 0.0  # share of JSON answers cut in the middle
     orig_forbidden_rate: float = 0.0  # share of pins whose `originals/` image answers 403
+    search_results: int = 500  # results a search finds for any keyword
     seed: int = 0
 
     @classmethod
@@ -51,6 +52,9 @@ class Knobs:
             default=0.0,
             help="share of pins whose original-size image answers 403",
         )
+        parser.add_argument(
+            "--search-results", type=int, default=500, help="results of a search, for every keyword"
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed for generated content and faults")
 
     @classmethod
@@ -63,6 +67,7 @@ class Knobs:
             missing_rate=args.missing_rate,
             truncate_rate=args.truncate_rate,
             orig_forbidden_rate=args.orig_forbidden_rate,
+            search_results=args.search_results,
             seed=args.seed,
         )
         for name in (

@@ -238,20 +238,66 @@ def _node_id(kind: str, num: int) -> str:
     return base64.b64encode(f"{kind}:{num}".encode()).decode()
 
 
+SEARCH_PAGE_SIZE = 25
+
+
+def search_pin_id(seed: int, query: str, index: int) -> int:
+    """The `index`-th result of a search: an 18-digit id, stable for (seed, query, index)."""
+    digest = hashlib.blake2b(f"{seed}:search:{query.lower()}:{index}".encode(), digest_size=8).digest()
+    return 10**17 + int.from_bytes(digest, "big") % (9 * 10**17)
+
+
+def search_result(seed: int, pin_id: int) -> dict[str, Any]:
+    """A pin as a search page lists it: like PinResource's, without the aggregated stats."""
+    pin = make_pin(seed, pin_id)
+    pin["aggregated_pin_data"] = {"node_id": pin["aggregated_pin_data"]["node_id"], "has_xy_tags": False}
+    return pin
+
+
+def _bookmark(query: str, offset: int) -> str:
+    import base64
+
+    raw = f"{offset}|{hashlib.md5(query.lower().encode()).hexdigest()[:12]}|sandbox"
+    return base64.b64encode(raw.encode()).decode()
+
+
+def _bookmark_offset(bookmark: str, query: str) -> int:
+    import base64
+
+    offset, check, _ = base64.b64decode(bookmark).decode().split("|")
+    if check != hashlib.md5(query.lower().encode()).hexdigest()[:12]:
+        raise ValueError("bookmark of another query")
+    return int(offset)
+
+
 def csrf_for(session: str) -> str:
     return hmac.new(_SECRET, session.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _envelope(data: Any, options: dict[str, Any], *, status: int = 200, error: str | None = None) -> dict:
+_ENDPOINTS = {"PinResource": "v3_get_pin", "BaseSearchResource": "v3_search_pins"}
+
+
+def _envelope(
+    data: Any,
+    options: dict[str, Any],
+    *,
+    status: int = 200,
+    error: str | None = None,
+    resource: str = "PinResource",
+    bookmark: str | None = None,
+) -> dict:
+    endpoint = _ENDPOINTS[resource]
     response: dict[str, Any] = {
         "status": "success" if error is None else "failure",
         "code": 0 if error is None else (40 if status == 404 else status),
         "message": "ok" if error is None else error,
-        "endpoint_name": "v3_get_pin",
+        "endpoint_name": endpoint,
         "data": data,
-        "x_pinterest_sli_endpoint_name": "v3_get_pin",
+        "x_pinterest_sli_endpoint_name": endpoint,
         "http_status": status,
     }
+    if bookmark is not None:
+        response["bookmark"] = bookmark
     if error is not None:
         response["error"] = {
             "http_status": status,
@@ -266,7 +312,7 @@ def _envelope(data: Any, options: dict[str, Any], *, status: int = 200, error: s
             "is_authenticated": False,
             "request_host": "www.pinterest.com",
         },
-        "resource": {"name": "PinResource", "options": options},
+        "resource": {"name": resource, "options": options},
         "request_identifier": str(secrets.randbits(52)),
     }
 
@@ -312,6 +358,24 @@ class PinterestSite:
         response.set_cookie("_auth", "0", path="/", secure=True)
         return response
 
+    def _refuse_without_session(
+        self, request: web.Request, options: dict[str, Any], resource: str
+    ) -> web.Response | None:
+        session = request.cookies.get("_pinterest_sess")
+        token = request.cookies.get("csrftoken")
+        if not session or token != csrf_for(session) or request.headers.get("X-CSRFToken") != token:
+            body = _envelope(None, options, status=403, error="CSRF verification failed", resource=resource)
+            return web.json_response(body, status=403)
+        return None
+
+    def _json(self, envelope: dict[str, Any], fetched: str) -> web.Response:
+        body = json.dumps(envelope)
+        if self.sandbox.chance(self.sandbox.knobs.truncate_rate):
+            body = body[: len(body) // 2]
+        else:
+            self.sandbox.record_fetch(fetched)
+        return web.Response(text=body, content_type="application/json")
+
     async def pin_resource(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         knobs = self.sandbox.knobs
         try:
@@ -322,21 +386,35 @@ class PinterestSite:
                 _envelope(None, {}, status=400, error="Invalid resource request"),
                 status=400,
             )
-        session = request.cookies.get("_pinterest_sess")
-        token = request.cookies.get("csrftoken")
-        if not session or token != csrf_for(session) or request.headers.get("X-CSRFToken") != token:
-            return web.json_response(
-                _envelope(None, options, status=403, error="CSRF verification failed"),
-                status=403,
-            )
+        refused = self._refuse_without_session(request, options, "PinResource")
+        if refused is not None:
+            return refused
         if is_missing(knobs.seed, pin_id, knobs.missing_rate):
             return web.json_response(_envelope(None, options, status=404, error="Pin not found."), status=404)
-        body = json.dumps(_envelope(make_pin(knobs.seed, pin_id), options))
-        if self.sandbox.chance(knobs.truncate_rate):
-            body = body[: len(body) // 2]
-        else:
-            self.sandbox.record_fetch(f"pin:{pin_id}")
-        return web.Response(text=body, content_type="application/json")
+        return self._json(_envelope(make_pin(knobs.seed, pin_id), options), f"pin:{pin_id}")
+
+    async def search(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        """BaseSearchResource: 25 results a page; `bookmark` leads on, `-end-` after the last."""
+        knobs = self.sandbox.knobs
+        resource = "BaseSearchResource"
+        try:
+            options = json.loads(request.query.get("data", ""))["options"]
+            query = str(options["query"]).strip()
+            bookmarks = options.get("bookmarks") or []
+            offset = _bookmark_offset(bookmarks[0], query) if bookmarks else 0
+        except (ValueError, KeyError, TypeError, IndexError):
+            body = _envelope(None, {}, status=400, error="Invalid resource request", resource=resource)
+            return web.json_response(body, status=400)
+        refused = self._refuse_without_session(request, options, resource)
+        if refused is not None:
+            return refused
+        total = knobs.search_results
+        end = min(offset + SEARCH_PAGE_SIZE, total)
+        results = [search_result(knobs.seed, search_pin_id(knobs.seed, query, i)) for i in range(offset, end)]
+        bookmark = _bookmark(query, end) if end < total else "-end-"
+        data = {"results": results, "nag": {}, "should_append_global_search": False, "sensitivity": {}}
+        envelope = _envelope(data, options, resource=resource, bookmark=bookmark)
+        return self._json(envelope, f"search:{query}:{offset}")
 
     async def image(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         knobs = self.sandbox.knobs
@@ -396,6 +474,12 @@ def register(sandbox: Sandbox) -> None:
         HOSTS,
         [
             Route("GET", re.compile(r"/"), site.home, "/"),
+            Route(
+                "GET",
+                re.compile(r"/resource/BaseSearchResource/get/?"),
+                site.search,
+                "/resource/BaseSearchResource/get/",
+            ),
             Route(
                 "GET",
                 re.compile(r"/resource/PinResource/get/?"),

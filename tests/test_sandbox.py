@@ -140,3 +140,33 @@ def test_bad_knob_is_refused(flag: str) -> None:
     )
     assert proc.returncode != 0
     assert "must be between 0 and 1" in proc.stderr
+
+
+def test_search_pages_until_end_deterministically(make_sandbox) -> None:
+    from crawler.parsers.pinterest import parse_search_page, search_url
+
+    sb = make_sandbox(search_results=60)
+    http, headers = _signed(sb.url)
+
+    def collect(keyword: str) -> list[str]:
+        ids, bookmark, pages = [], None, 0
+        while True:
+            resp = http.get(search_url(sb.url, keyword, bookmark), headers=headers, timeout=10)
+            assert resp.status_code == 200
+            page = parse_search_page(resp.content, keyword)
+            ids += [h.id for h in page.hits]
+            pages += 1
+            if page.bookmark is None:
+                return ids
+            bookmark = page.bookmark
+
+    cats = collect("cats")
+    assert len(cats) == len(set(cats)) == 60
+    assert collect("cats") == cats
+    assert set(collect("dogs")).isdisjoint(cats)
+    # a bookmark belongs to its query
+    first = parse_search_page(
+        http.get(search_url(sb.url, "cats"), headers=headers, timeout=10).content, "cats"
+    )
+    wrong = http.get(search_url(sb.url, "dogs", first.bookmark), headers=headers, timeout=10)
+    assert wrong.status_code == 400

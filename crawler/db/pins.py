@@ -48,6 +48,17 @@ def _upsert(engine: Engine, columns: tuple[str, ...]) -> Insert:
     return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=updates)
 
 
+def insert_new_pins(engine: Engine, rows: list[dict[str, Any]]) -> int:
+    """Insert pins not yet stored (search hits); a stored pin keeps its keyword and details."""
+    if not rows:
+        return 0
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    unique = list({row["id"]: row for row in rows}.values())
+    with engine.begin() as conn:
+        result = conn.execute(dialect.insert(Pin).on_conflict_do_nothing(index_elements=["id"]), unique)
+    return max(result.rowcount, 0)
+
+
 def finished_ids(engine: Engine, ids: Iterable[str]) -> set[str]:
     """Those of `ids` that need no API call: details fetched, or refused by the API."""
     wanted = list(ids)

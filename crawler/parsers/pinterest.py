@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from crawler.items import PinDetails, PinRefusal
+from crawler.items import PinDetails, PinRefusal, SearchHit
 from crawler.parsers import MalformedResponse
 
 _DIGITS = re.compile(r"\d{1,20}")
@@ -251,3 +251,59 @@ def parse_ids_lines(lines: Iterable[str]) -> Iterator[tuple[int, str | None, str
             yield number, parse_pin_ref(text), None
         except ValueError as exc:
             yield number, None, str(exc)
+
+
+# --- search --------------------------------------------------------------------------------
+
+SEARCH_END = "-end-"
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    bookmark: str | None  # None after the last page
+
+
+def search_url(base_url: str, keyword: str, bookmark: str | None = None) -> str:
+    """The URL the web app calls for a page of pin search results."""
+    source_url = f"/search/pins/?q={quote(keyword, safe='')}&rs=typed"
+    options: dict[str, Any] = {
+        "query": keyword,
+        "scope": "pins",
+        "rs": "typed",
+        "source_url": source_url,
+        "redux_normalize_feed": True,
+    }
+    if bookmark:
+        options["bookmarks"] = [bookmark]
+    data = json.dumps({"options": options, "context": {}}, separators=(",", ":"))
+    return (
+        f"{base_url}/resource/BaseSearchResource/get/?source_url={quote(source_url, safe='')}"
+        f"&data={quote(data, safe='')}"
+    )
+
+
+def parse_search_page(body: bytes | str, keyword: str) -> SearchPage:
+    """A BaseSearchResource answer -> the pins it lists and the bookmark of the next page.
+
+    Accepts the JSON body or a recorded `const obj = {...}` assignment. Raises MalformedResponse.
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    start = text.find("{")
+    try:
+        envelope, _ = json.JSONDecoder().raw_decode(text[start:]) if start >= 0 else (None, 0)
+        response = envelope["resource_response"]
+        results = response["data"]["results"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedResponse(f"search {keyword!r}: not a search envelope ({exc})") from None
+    if response.get("status") != "success" or not isinstance(results, list):
+        raise MalformedResponse(f"search {keyword!r}: {response.get('status')}: {response.get('message')}")
+    hits = [
+        SearchHit(id=str(r["id"]), keyword=keyword)
+        for r in results
+        if isinstance(r, dict) and r.get("type", "pin") == "pin" and _DIGITS.fullmatch(str(r.get("id", "")))
+    ]
+    bookmark = response.get("bookmark")
+    if not isinstance(bookmark, str) or not bookmark or bookmark == SEARCH_END:
+        bookmark = None
+    return SearchPage(hits=hits, bookmark=bookmark)

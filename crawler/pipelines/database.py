@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 
 from crawler.db import make_engine
-from crawler.db.pins import upsert_pins
-from crawler.items import PinDetails, PinRefusal
+from crawler.db.pins import insert_new_pins, upsert_pins
+from crawler.items import PinDetails, PinRefusal, SearchHit
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from sqlalchemy import Engine
+
+from sqlalchemy import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,11 @@ def pin_row(item: PinDetails | PinRefusal) -> dict[str, Any]:
     if isinstance(item, PinDetails):
         row.update(status=None, error=None)  # a pin that answers now is no longer refused
     return row
+
+
+def _write(engine: Engine, new: list[dict[str, Any]], rows: list[dict[str, Any]]) -> int:
+    """One flush, on the writer thread: new pins first, then details (which may be for them)."""
+    return insert_new_pins(engine, new) + upsert_pins(engine, rows)
 
 
 class DatabaseWriterPipeline:
@@ -47,7 +53,8 @@ class DatabaseWriterPipeline:
         self.batch_size = settings.getint("DATABASE_BATCH_SIZE", 500)
         self.interval = settings.getfloat("DATABASE_FLUSH_INTERVAL", 1.0)
         self.stats = crawler.stats
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[dict[str, Any]] = []  # upserts: details and refusals
+        self._new: list[dict[str, Any]] = []  # inserts of pins not stored yet: search hits
         self._pending: set[asyncio.Future[int]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._engine: Engine | None = None
@@ -66,8 +73,12 @@ class DatabaseWriterPipeline:
     def process_item(self, item: Any) -> Any:
         if isinstance(item, PinDetails | PinRefusal):
             self._buffer.append(pin_row(item))
-            if len(self._buffer) >= self.batch_size:
-                self._flush()
+        elif isinstance(item, SearchHit):
+            self._new.append({"id": item.id, "keyword": item.keyword})
+        else:
+            return item
+        if len(self._buffer) + len(self._new) >= self.batch_size:
+            self._flush()
         return item
 
     def _tick(self) -> None:
@@ -75,12 +86,13 @@ class DatabaseWriterPipeline:
         self._timer = self._loop.call_later(self.interval, self._tick)
 
     def _flush(self) -> None:
-        if not self._buffer or self._executor is None or self._engine is None:
+        if not (self._buffer or self._new) or self._executor is None or self._engine is None:
             return
         rows, self._buffer = self._buffer, []
-        future = self._loop.run_in_executor(self._executor, upsert_pins, self._engine, rows)
+        new, self._new = self._new, []
+        future = self._loop.run_in_executor(self._executor, _write, self._engine, new, rows)
         self._pending.add(future)
-        future.add_done_callback(partial(self._written, count=len(rows)))
+        future.add_done_callback(partial(self._written, count=len(rows) + len(new)))
 
     def _written(self, future: asyncio.Future[int], *, count: int) -> None:
         self._pending.discard(future)

@@ -186,3 +186,40 @@ def test_sandbox_pins_have_the_real_pins_shape() -> None:
     assert fake["created_at"][-5:] == real["created_at"][-5:] == "+0000"
     item = pin_details_from_data(fake)
     assert item.saves is not None and item.image_url.startswith("https://i.pinimg.com/originals/")
+
+
+def test_search_last_page_has_no_bookmark_and_only_pins() -> None:
+    from crawler.items import SearchHit
+    from crawler.parsers.pinterest import parse_search_page
+
+    page = parse_search_page((PIN / "search_last_page.json").read_bytes(), "cats")
+    assert page.hits == [SearchHit("111", "cats"), SearchHit("222", "cats")]
+    assert page.bookmark is None
+
+
+def test_search_url_carries_query_and_bookmark() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from crawler.parsers.pinterest import search_url
+
+    query = parse_qs(urlsplit(search_url("https://www.pinterest.com", "red cats", "BM==")).query)
+    assert query["source_url"] == ["/search/pins/?q=red%20cats&rs=typed"]
+    options = json.loads(query["data"][0])["options"]
+    assert options["query"] == "red cats" and options["bookmarks"] == ["BM=="] and options["scope"] == "pins"
+
+
+def test_malformed_search_page() -> None:
+    from crawler.parsers.pinterest import parse_search_page
+
+    with pytest.raises(MalformedResponse, match="search 'cats'"):
+        parse_search_page(b'{"resource_response": {"status": "success", "data": {"resu', "cats")
+
+
+@needs_real_fixtures
+def test_real_search_page_gives_25_pins_and_a_bookmark() -> None:
+    from crawler.parsers.pinterest import parse_search_page
+
+    page = parse_search_page((REAL_FIXTURES / "pinterest" / "search_obj2.js").read_text(), "narcissist")
+    assert len(page.hits) == 25
+    assert all(h.id.isdigit() and h.keyword == "narcissist" for h in page.hits)
+    assert page.bookmark and page.bookmark.startswith("Y2JV")

@@ -172,3 +172,16 @@ def test_ctrl_c_then_resume_with_jobdir(make_sandbox, tmp_path: Path) -> None:
     stats = sb.stats()
     assert stats["resources"]["repeated"] == 0  # no pin fetched twice in the second run
     assert stats["resources"]["unique"] == 600 - first
+
+
+def test_malformed_last_answer_is_retried_not_lost(make_sandbox, tmp_path: Path) -> None:
+    # seed 1: the fault generator cuts the first API answer and not the second, so the only
+    # pin's retry is yielded by the crawl's very last response
+    sb = make_sandbox(truncate_rate=0.5, seed=1)
+    ids = write_ids(tmp_path / "ids.txt", [424242])
+    db = tmp_path / "pins.sqlite3"
+    result = crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sb.url, db=db)
+    assert result.returncode == 0
+    assert "Malformed answer for pin 424242" in result.output
+    assert sb.count(*API, "200") == 2
+    assert db_rows(db, "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL") == [(1,)]
