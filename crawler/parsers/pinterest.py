@@ -291,7 +291,9 @@ def parse_search_page(body: bytes | str, keyword: str) -> SearchPage:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     start = text.find("{")
     try:
-        envelope, _ = json.JSONDecoder().raw_decode(text[start:]) if start >= 0 else (None, 0)
+        if start < 0:
+            raise ValueError("no JSON object")
+        envelope, _ = json.JSONDecoder().raw_decode(text[start:])
         response = envelope["resource_response"]
         results = response["data"]["results"]
     except (ValueError, TypeError, KeyError) as exc:
