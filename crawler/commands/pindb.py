@@ -1,0 +1,94 @@
+"""`scrapy pindb check|convert`: look after the pins database named by DATABASE_URL.
+
+scrapy pindb check      integrity check, then pins per stage for each keyword
+scrapy pindb convert    stored base64 node ids -> numeric pin ids (set-based, one transaction)
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from crawler.db import make_engine
+from crawler.db.engine import DatabaseURLError
+from crawler.db.maintenance import convert_node_ids, integrity_problems, stage_counts
+
+if TYPE_CHECKING:
+    import argparse
+
+ACTIONS = ("check", "convert")
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return f"{{{'|'.join(ACTIONS)}}}"
+
+    def short_desc(self) -> str:
+        return "Check the pins database, or convert its base64 node ids"
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 1 or args[0] not in ACTIONS:
+            raise UsageError(f"give one action: {', '.join(ACTIONS)}")
+        assert self.settings is not None
+        url = self.settings.get("DATABASE_URL")
+        try:
+            engine = make_engine(url)
+        except DatabaseURLError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            self.exitcode = 2
+            return
+        if args[0] == "check":
+            self.exitcode = _check(engine, url)
+        else:
+            self.exitcode = _convert(engine)
+
+
+def _check(engine, url: str) -> int:  # type: ignore[no-untyped-def]
+    problems = integrity_problems(engine)
+    print(f"database: {url}")
+    if problems:
+        print(f"integrity: DAMAGED ({len(problems)} problems; first: {problems[0]})")
+        print("run `scrapy pindb repair` to salvage the readable rows into a new file")
+        return 1
+    print("integrity: ok")
+    rows = stage_counts(engine)
+    columns = ("pins", "node ids", "to fetch", "details", "refused", "images")
+    print(f"{'keyword':24} " + " ".join(f"{c:>9}" for c in columns))
+    for r in rows:
+        name = (r.keyword or "(none)")[:24]
+        print(
+            f"{name:24} {r.pins:>9} {r.node_ids:>9} {r.lacking_details:>9} {r.with_details:>9} "
+            f"{r.refused:>9} {r.with_image:>9}"
+        )
+    total = sum(r.pins for r in rows)
+    print(f"{'total':24} {total:>9}")
+    return 0
+
+
+def _convert(engine) -> int:  # type: ignore[no-untyped-def]
+    tty = sys.stdout.isatty()
+
+    def progress(done: int) -> None:
+        if tty:
+            print(f"\rdecoded {done} node ids", end="", flush=True)
+
+    result = convert_node_ids(engine, progress=progress)
+    if tty:
+        print()
+    rate = (result.converted + result.merged) / result.seconds if result.seconds else 0.0
+    print(
+        f"converted {result.converted} node ids, merged {result.merged} into pins already stored, "
+        f"in {result.seconds:.2f} s ({rate:,.0f} ids/s)"
+    )
+    if result.invalid:
+        shown = ", ".join(repr(i) for i in result.invalid[:5])
+        more = " ..." if len(result.invalid) > 5 else ""
+        print(f"left {len(result.invalid)} ids that are not pin ids: {shown}{more}")
+    return 0
