@@ -72,6 +72,11 @@ PINTEREST_CLOSE_BROWSER_AFTER_WARMUP = True
 
 EXTENSIONS = {
     "crawler.extensions.prompt_scheduling.PromptScheduling": 0,
+    "crawler.extensions.progress.Progress": 0,
     # Off and not even loaded: runs Python sent over HTTP, and importing it costs ~0.1 s (aiohttp).
     "scrapy.extensions.remote_control.RemoteControl": None,
 }
+
+PROGRESS_ENABLED = True
+PROGRESS_LOG_INTERVAL = 10.0  # seconds between progress log lines when not on a terminal
+METRICS_DIR = "data/metrics"  # run metrics as JSON, one file per run; empty: none

@@ -4,6 +4,8 @@
     scrapy crawl pins -a keyword=K                         # that keyword's stored pins lacking details
     scrapy crawl pins                                      # every stored pin lacking details
 
+Without an ids file it first converts stored base64 node ids to numeric ids.
+
 Pins already fetched (or refused by the API) in the database are skipped, so a re-run after a
 stop or a crash only does what is left. The session (cookies, CSRF token) is added to each API
 request by PinterestSessionMiddleware; the database writes by DatabaseWriterPipeline.
@@ -21,6 +23,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.db import make_engine
+from crawler.db.maintenance import convert_node_ids
 from crawler.db.pins import finished_ids, ids_lacking_details
 from crawler.items import PinDetails, PinRefusal
 from crawler.middlewares.pinterest_session import SessionUnavailable
@@ -46,6 +49,16 @@ class PinsSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         base_url = self.settings.get("PINTEREST_BASE_URL").rstrip("/")
         engine = await asyncio.to_thread(make_engine, self.settings.get("DATABASE_URL"))
+        if self.params.ids_file is None:
+            # the workflow's first stage: stored base64 node ids become numeric pin ids. It runs
+            # before any item exists, so the writer pipeline has nothing to write meanwhile.
+            converted = await asyncio.to_thread(convert_node_ids, engine)
+            if converted.converted or converted.merged:
+                self.logger.info(
+                    "Converted %d node ids to pin ids (%d merged into pins already stored)",
+                    converted.converted,
+                    converted.merged,
+                )
         queued = 0
         chunks = self._id_chunks(engine)
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
@@ -56,6 +69,7 @@ class PinsSpider(scrapy.Spider):
                 if pin_id in done:
                     continue
                 queued += 1
+                self.crawler.stats.set_value("progress/total", queued)
                 yield scrapy.Request(
                     pin_resource_url(base_url, pin_id),
                     callback=self.parse_pin,
@@ -63,6 +77,7 @@ class PinsSpider(scrapy.Spider):
                     meta={"pin_id": pin_id, "pinterest_api": True, "handle_httpstatus_list": [404, 410]},
                 )
         self.crawler.stats.set_value("pins/queued", queued)
+        self.crawler.stats.set_value("progress/total", queued)
         if queued == 0:
             self.logger.info("Nothing to do: every pin asked for is already in the database")
 
@@ -100,13 +115,18 @@ class PinsSpider(scrapy.Spider):
             retry = get_retry_request(response.request, spider=self, reason="malformed_response")
             if retry is not None:
                 yield retry
+            else:  # retries used up: the next run asks again
+                self.crawler.stats.inc_value("pins/failed")
+                self.crawler.stats.inc_value("progress/failed")
             return
         self.crawler.stats.inc_value("pins/details" if isinstance(item, PinDetails) else "pins/refused")
+        self.crawler.stats.inc_value("progress/done")
         yield item
 
     def pin_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         self.crawler.stats.inc_value("pins/failed")
+        self.crawler.stats.inc_value("progress/failed")
         if failure.check(SessionUnavailable):
             return  # said once by the middleware, which stops the crawl
         self.logger.warning(

@@ -32,6 +32,8 @@ class PinsSearchSpider(scrapy.Spider):
         PinsSearchParams.parse(**kwargs)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.params.limit is not None:
+            self.crawler.stats.set_value("progress/total", self.params.limit)
         yield self._page(None)
 
     def _page(self, bookmark: str | None) -> scrapy.Request:
@@ -59,6 +61,7 @@ class PinsSearchSpider(scrapy.Spider):
             if limit is not None and self.found >= limit:
                 break
             self.found += 1
+            self.crawler.stats.inc_value("progress/done")
             yield hit
         self.crawler.stats.set_value("pins_search/found", self.found)
         if page.bookmark and (limit is None or self.found < limit):

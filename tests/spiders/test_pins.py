@@ -185,3 +185,59 @@ def test_malformed_last_answer_is_retried_not_lost(make_sandbox, tmp_path: Path)
     assert "Malformed answer for pin 424242" in result.output
     assert sb.count(*API, "200") == 2
     assert db_rows(db, "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL") == [(1,)]
+
+
+def test_progress_lines_and_metrics_json(make_sandbox, tmp_path: Path) -> None:
+    import json
+
+    sb = make_sandbox(latency_ms=100)
+    ids = write_ids(tmp_path / "ids.txt", range(960_000, 960_120))
+    metrics = tmp_path / "metrics"
+    result = crawl(
+        "pins",
+        "-a",
+        f"ids_file={ids}",
+        "-s",
+        "CONCURRENT_REQUESTS=8",
+        "-s",
+        "PROGRESS_LOG_INTERVAL=0.3",
+        "-s",
+        f"METRICS_DIR={metrics}",
+        *NO_BROWSER,
+        sandbox_url=sb.url,
+        db=tmp_path / "p.sqlite3",
+    )
+    assert result.returncode == 0
+    lines = [line.split("Progress: ", 1)[1] for line in result.output.splitlines() if "Progress: " in line]
+    assert len(lines) >= 3
+    assert all(line.isascii() for line in lines)
+    assert "/120" in lines[-1] and "/s" in lines[-1]
+    assert any("ETA" in line and "%" in line for line in lines)
+    (file,) = metrics.glob("pins-*.json")
+    data = json.loads(file.read_text())
+    assert (data["spider"], data["finish_reason"], data["total"], data["done"], data["failed"]) == (
+        "pins",
+        "finished",
+        120,
+        120,
+        0,
+    )
+    assert data["responses_by_status"]["200"] == 121  # the home page and 120 pins
+
+
+def test_keyword_workflow_converts_node_ids_first(sandbox, tmp_path: Path) -> None:
+    import base64
+    import sqlite3
+
+    db = tmp_path / "pins.sqlite3"
+    seed = write_ids(tmp_path / "seed.txt", [1])
+    crawl("pins", "-a", f"ids_file={seed}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
+    node = base64.b64encode(b"Pin:970001").decode()
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO pins (id, keyword) VALUES (?, 'frogs')", [(node,), ("970002",)])
+    result = crawl("pins", "-a", "keyword=frogs", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
+    assert result.returncode == 0
+    assert "Converted 1 node ids to pin ids" in result.output
+    assert db_rows(
+        db, "SELECT id FROM pins WHERE keyword='frogs' AND details_fetched_at IS NOT NULL ORDER BY id"
+    ) == [("970001",), ("970002",)]
