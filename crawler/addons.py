@@ -44,14 +44,14 @@ class ConcurrencyAddon:
         priority = settings.getpriority("CONCURRENT_REQUESTS") or 0
         if (settings.getpriority(per_domain) or 0) < priority:
             settings.set(per_domain, total, priority=priority)
-        # AutoThrottle spaces request starts by latency / target: with the target above the
+        # The throttle spaces request starts by latency / target: with the target above the
         # concurrency the spacing never limits throughput, but it spreads the requests over the
         # latency instead of sending them in bursts of CONCURRENT_REQUESTS that come back
         # together and queue behind each other (+1.5% of the limit at 200 ms, bench/pins.py).
-        target = "AUTOTHROTTLE_TARGET_CONCURRENCY"
+        target = "THROTTLE_TARGET_CONCURRENCY"
         if (settings.getpriority(target) or 0) < priority:
             per = settings.getint(per_domain)
-            settings.set(target, per * settings.getfloat("AUTOTHROTTLE_HEADROOM", 1.25), priority=priority)
+            settings.set(target, per * settings.getfloat("THROTTLE_HEADROOM", 1.25), priority=priority)
 
 
 class BrowserAddon:

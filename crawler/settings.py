@@ -37,11 +37,19 @@ DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
 RETRY_TIMES = 2
-# Paces request starts (see ConcurrencyAddon, which sets the target from CONCURRENT_REQUESTS).
-AUTOTHROTTLE_ENABLED = True
-AUTOTHROTTLE_START_DELAY = 0.0
-AUTOTHROTTLE_MAX_DELAY = 30.0
-AUTOTHROTTLE_HEADROOM = 1.25  # target concurrency = per-domain concurrency x this
+# 429s are the throttle's (crawler/middlewares/throttle.py): it waits Retry-After and finds the
+# rate the site accepts; RetryMiddleware keeps the errors.
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+THROTTLE_ENABLED = True
+THROTTLE_HTTP_CODES = [429]
+THROTTLE_HEADROOM = 1.25  # pacing target = per-domain concurrency x this (ConcurrencyAddon)
+THROTTLE_BACKOFF = 0.9  # after a refusal: this share of the rate the site accepted
+THROTTLE_PROBE = 1.02  # without refusals the cap rises this much per second near a known limit
+THROTTLE_FAST_PROBE = 1.1  # ... and this much while the limit is unknown or long untested
+THROTTLE_FAST_AFTER = 10.0  # seconds without a refusal before probing fast again
+THROTTLE_MAX_RETRIES = 10
+THROTTLE_MAX_WAIT = 60.0
+AUTOTHROTTLE_ENABLED = False  # replaced by the throttle, which paces the same way
 DOWNLOAD_DELAY_JITTER = 0  # random jitter on the spacing would exceed latency/concurrency at times
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
@@ -52,6 +60,8 @@ ITEM_PIPELINES = {
 DOWNLOADER_MIDDLEWARES = {
     # before Retry (550): Retry's copies carry the signature, which request_scheduled strips
     "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": 540,
+    # after Retry (550): sees 429s first
+    "crawler.middlewares.throttle.ThrottleMiddleware": 560,
 }
 
 # --- this project's settings ---
