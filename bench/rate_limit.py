@@ -57,7 +57,6 @@ def main() -> int:
         f"scrapy crawl: {stored} pins stored in {run.wall_s:.2f} s = {rate:.1f} pins/s = "
         f"{100 * share:.1f}% of the limit; {refused} of {requests_made} API requests answered 429 "
         f"({100 * refused_share:.2f}%)"
-        f"({100 * refused_share:.2f}%)"
     )
     print(f"target: all pins, >= 85% of the limit, < 5% 429s -> {'MET' if ok else 'NOT MET'}")
     save_results(

@@ -41,3 +41,15 @@ class SearchHit:
 
     id: str
     keyword: str
+
+
+@dataclass(slots=True)
+class PinImage:
+    """A pin's image to download: the original, or `fallback_url` (736x) when that is refused."""
+
+    id: str
+    keyword: str | None
+    url: str
+    fallback_url: str | None = None
+    path: str | None = None  # where it was saved, once it is
+    using_fallback: bool = False  # the pipeline is trying fallback_url

@@ -14,19 +14,33 @@ class ArgumentError(ValueError):
 class PinsParams:
     ids_file: Path | None = None
     keyword: str | None = None
+    images: bool = True
 
     @classmethod
-    def parse(cls, ids_file: str | None = None, keyword: str | None = None, **unknown: str) -> PinsParams:
+    def parse(
+        cls,
+        ids_file: str | None = None,
+        keyword: str | None = None,
+        images: str | None = None,
+        **unknown: str,
+    ) -> PinsParams:
         if unknown:
             names = ", ".join(sorted(unknown))
-            raise ArgumentError(f"unknown argument(s) {names}; use -a ids_file=PATH and/or -a keyword=K")
+            raise ArgumentError(
+                f"unknown argument(s) {names}; use -a ids_file=PATH, -a keyword=K, -a images=0|1"
+            )
+        if images is not None and images.strip().lower() not in ("0", "1", "true", "false", "yes", "no"):
+            raise ArgumentError(f"images must be 0 or 1, got {images!r}")
+        # the keyword workflow downloads images unless told not to; an ids file enriches details
+        # only, unless told to
+        download = (ids_file is None) if images is None else images.strip().lower() in ("1", "true", "yes")
         if keyword is not None and not keyword.strip():
             raise ArgumentError("keyword is empty")
         path = None
         if ids_file is not None:
             path = Path(ids_file).expanduser()
             _check_ids_file(path, ids_file)
-        return cls(ids_file=path, keyword=keyword.strip() if keyword else None)
+        return cls(ids_file=path, keyword=keyword.strip() if keyword else None, images=download)
 
 
 def _check_ids_file(path: Path, given: str) -> None:

@@ -55,8 +55,10 @@ LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 
 ITEM_PIPELINES = {
+    "crawler.pipelines.images.PinImagesPipeline": 300,  # before the writer: it records the path
     "crawler.pipelines.database.DatabaseWriterPipeline": 800,
 }
+FILES_STORE = "data/images"  # pin images: data/images/<keyword>/<pin id>.<ext>
 DOWNLOADER_MIDDLEWARES = {
     # before Retry (550): Retry's copies carry the signature, which request_scheduled strips
     "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": 540,

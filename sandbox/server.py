@@ -57,7 +57,6 @@ class Stats:
         self.last_at = now
 
     def as_dict(self) -> dict[str, Any]:
-        repeated = sum(n - 1 for n in self.fetches.values() if n > 1)
         busy = (self.last_at - self.first_at) if self.first_at is not None else 0.0
         return {
             "busy_s": round(busy, 3),
@@ -66,11 +65,17 @@ class Stats:
             "uptime_s": round(time.time() - self.started, 3),
             "requests": {route: dict(c) for route, c in sorted(self.by_route.items())},
             "total": sum(sum(c.values()) for c in self.by_route.values()),
-            "resources": {
-                "unique": len(self.fetches),
-                "repeated": repeated,
-                "max_fetches": max(self.fetches.values(), default=0),
-            },
+            "resources": self._resources(),
+        }
+
+    def _resources(self) -> dict[str, dict[str, int]]:
+        """Per kind (`pin`, `image`, `search`): resources served, and how many were served again."""
+        kinds: dict[str, list[int]] = defaultdict(list)
+        for key, count in self.fetches.items():
+            kinds[key.split(":", 1)[0]].append(count)
+        return {
+            kind: {"unique": len(counts), "repeated": sum(n - 1 for n in counts), "max_fetches": max(counts)}
+            for kind, counts in sorted(kinds.items())
         }
 
 

@@ -61,6 +61,15 @@ class CrawlResult:
         return self.stdout + self.stderr
 
 
+def _outputs_beside(db: Path) -> list[str]:
+    """Everything a crawl writes (database, images, metrics) in the test's own folder."""
+    return [
+        "-s", f"DATABASE_URL=sqlite:///{db}",
+        "-s", f"FILES_STORE={db.parent / 'images'}",
+        "-s", f"METRICS_DIR={db.parent / 'metrics'}",
+    ]  # fmt: skip
+
+
 def crawl(
     spider: str,
     *args: str,
@@ -74,7 +83,7 @@ def crawl(
     if sandbox_url:
         cmd += ["-s", f"SANDBOX_URL={sandbox_url}"]
     if db is not None:
-        cmd += ["-s", f"DATABASE_URL=sqlite:///{db}"]
+        cmd += _outputs_beside(db)
     proc = subprocess.run(
         cmd,
         cwd=ROOT,
@@ -95,8 +104,7 @@ def start_crawl(spider: str, *args: str, sandbox_url: str, db: Path, log: Path) 
         *args,
         "-s",
         f"SANDBOX_URL={sandbox_url}",
-        "-s",
-        f"DATABASE_URL=sqlite:///{db}",
+        *_outputs_beside(db),
     ]
     return subprocess.Popen(
         cmd,

@@ -30,7 +30,17 @@ def test_browser_warm_up_gets_the_scripted_token_and_blocks_heavy_resources(
     sb = make_sandbox()
     ids = write_ids(tmp_path / "ids.txt", range(900_000, 900_040))
     db = tmp_path / "pins.sqlite3"
-    result = crawl("pins", "-a", f"ids_file={ids}", "-s", "CONCURRENT_REQUESTS=8", sandbox_url=sb.url, db=db)
+    result = crawl(
+        "pins",
+        "-a",
+        f"ids_file={ids}",
+        "-a",
+        "images=0",
+        "-s",
+        "CONCURRENT_REQUESTS=8",
+        sandbox_url=sb.url,
+        db=db,
+    )
     assert result.returncode == 0, result.output[-3000:]
     assert "Pinterest session ready (browser" in result.output
     assert _stat(result.output, "pinterest/session/browser") == 1

@@ -39,5 +39,14 @@ def test_unknown_argument_is_named() -> None:
 def test_good_arguments(tmp_path: Path) -> None:
     ids = tmp_path / "ids.txt"
     ids.write_text("1\n")
-    assert PinsParams.parse(ids_file=str(ids), keyword=" cats ") == PinsParams(ids_file=ids, keyword="cats")
-    assert PinsParams.parse() == PinsParams()
+    assert PinsParams.parse(ids_file=str(ids), keyword=" cats ") == PinsParams(
+        ids_file=ids, keyword="cats", images=False
+    )
+    assert PinsParams.parse(ids_file=str(ids), images="1").images is True
+    assert PinsParams.parse(keyword="cats").images is True  # the workflow downloads images
+    assert PinsParams.parse(keyword="cats", images="0").images is False
+
+
+def test_bad_images_flag() -> None:
+    with pytest.raises(ArgumentError, match="images must be 0 or 1, got 'maybe'"):
+        PinsParams.parse(images="maybe")

@@ -87,3 +87,25 @@ def ids_lacking_details(engine: Engine, keyword: str | None, chunk: int = 1000) 
             return
         yield ids
         last = ids[-1]
+
+
+def ids_lacking_image(
+    engine: Engine, keyword: str | None, chunk: int = 1000
+) -> Iterator[list[tuple[str, str | None, str]]]:
+    """(id, keyword, image_url) of pins with details but no recorded image, in chunks."""
+    last = ""
+    while True:
+        query = select(Pin.id, Pin.keyword, Pin.image_url).where(
+            Pin.details_fetched_at.is_not(None),
+            Pin.image_url.is_not(None),
+            Pin.image_path.is_(None),
+            Pin.id > last,
+        )
+        if keyword is not None:
+            query = query.where(Pin.keyword == keyword)
+        with engine.connect() as conn:
+            rows = [(r[0], r[1], str(r[2])) for r in conn.execute(query.order_by(Pin.id).limit(chunk))]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]

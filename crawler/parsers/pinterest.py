@@ -309,3 +309,14 @@ def parse_search_page(body: bytes | str, keyword: str) -> SearchPage:
     if not isinstance(bookmark, str) or not bookmark or bookmark == SEARCH_END:
         bookmark = None
     return SearchPage(hits=hits, bookmark=bookmark)
+
+
+_ORIGINALS = re.compile(r"^(https?://[^/]+)/originals/")
+
+
+def fallback_image_url(url: str | None) -> str | None:
+    """`.../originals/aa/bb/cc/sig.jpg` -> `.../736x/aa/bb/cc/sig.jpg`, Pinterest's largest resized
+    copy, served when the original is refused. None for other URLs."""
+    if not url or not _ORIGINALS.match(url):
+        return None
+    return _ORIGINALS.sub(r"\1/736x/", url, count=1)

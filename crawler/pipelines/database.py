@@ -13,7 +13,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.db import make_engine
 from crawler.db.pins import insert_new_pins, upsert_pins
-from crawler.items import PinDetails, PinRefusal, SearchHit
+from crawler.items import PinDetails, PinImage, PinRefusal, SearchHit
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -75,6 +75,10 @@ class DatabaseWriterPipeline:
             self._buffer.append(pin_row(item))
         elif isinstance(item, SearchHit):
             self._new.append({"id": item.id, "keyword": item.keyword})
+        elif isinstance(item, PinImage):
+            if item.path is None:
+                return item  # not saved: the next run tries again
+            self._buffer.append({"id": item.id, "image_path": item.path})
         else:
             return item
         if len(self._buffer) + len(self._new) >= self.batch_size:

@@ -24,12 +24,17 @@ from twisted.python.failure import Failure
 
 from crawler.db import make_engine
 from crawler.db.maintenance import convert_node_ids
-from crawler.db.pins import finished_ids, ids_lacking_details
-from crawler.items import PinDetails, PinRefusal
+from crawler.db.pins import finished_ids, ids_lacking_details, ids_lacking_image
+from crawler.items import PinDetails, PinImage, PinRefusal
 from crawler.middlewares.pinterest_session import SessionUnavailable
 from crawler.params import PinsParams
 from crawler.parsers import MalformedResponse
-from crawler.parsers.pinterest import parse_ids_lines, parse_pin_resource, pin_resource_url
+from crawler.parsers.pinterest import (
+    fallback_image_url,
+    parse_ids_lines,
+    parse_pin_resource,
+    pin_resource_url,
+)
 
 _CHUNK = 1000
 
@@ -38,7 +43,7 @@ class PinsSpider(scrapy.Spider):
     name = "pins"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        spider_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("ids_file", "keyword")}
+        spider_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("ids_file", "keyword", "images")}
         super().__init__(*args, **spider_kwargs)
         self.params = PinsParams.parse(**kwargs)
 
@@ -46,7 +51,7 @@ class PinsSpider(scrapy.Spider):
     def check_arguments(cls, **kwargs: Any) -> None:
         PinsParams.parse(**kwargs)
 
-    async def start(self) -> AsyncIterator[scrapy.Request]:
+    async def start(self) -> AsyncIterator[scrapy.Request | PinImage]:
         base_url = self.settings.get("PINTEREST_BASE_URL").rstrip("/")
         engine = await asyncio.to_thread(make_engine, self.settings.get("DATABASE_URL"))
         if self.params.ids_file is None:
@@ -78,6 +83,14 @@ class PinsSpider(scrapy.Spider):
                 )
         self.crawler.stats.set_value("pins/queued", queued)
         self.crawler.stats.set_value("progress/total", queued)
+        if self.params.images and self.params.ids_file is None:
+            # pins fetched earlier whose image is not recorded (images=0 then, or a stop): the
+            # images pipeline skips files already on disk and records their path
+            pending = ids_lacking_image(engine, self.params.keyword, _CHUNK)
+            while (rows := await asyncio.to_thread(next, pending, None)) is not None:
+                for pin_id, keyword, url in rows:
+                    self.crawler.stats.inc_value("pins/images_queued")
+                    yield PinImage(pin_id, keyword, url, fallback_image_url(url))
         if queued == 0:
             self.logger.info("Nothing to do: every pin asked for is already in the database")
 
@@ -104,7 +117,7 @@ class PinsSpider(scrapy.Spider):
         if chunk:
             yield chunk
 
-    def parse_pin(self, response: Response) -> Iterator[PinDetails | PinRefusal | scrapy.Request]:
+    def parse_pin(self, response: Response) -> Iterator[PinDetails | PinRefusal | PinImage | scrapy.Request]:
         pin_id = response.meta["pin_id"]
         try:
             item = parse_pin_resource(response.body, pin_id, keyword=self.params.keyword)
@@ -122,6 +135,8 @@ class PinsSpider(scrapy.Spider):
         self.crawler.stats.inc_value("pins/details" if isinstance(item, PinDetails) else "pins/refused")
         self.crawler.stats.inc_value("progress/done")
         yield item
+        if self.params.images and isinstance(item, PinDetails) and item.image_url:
+            yield PinImage(item.id, item.keyword, item.image_url, fallback_image_url(item.image_url))
 
     def pin_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]

@@ -170,8 +170,8 @@ def test_ctrl_c_then_resume_with_jobdir(make_sandbox, tmp_path: Path) -> None:
     assert result.returncode == 0, result.output[-2000:]
     assert db_rows(db, "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL")[0][0] == 600
     stats = sb.stats()
-    assert stats["resources"]["repeated"] == 0  # no pin fetched twice in the second run
-    assert stats["resources"]["unique"] == 600 - first
+    assert stats["resources"]["pin"]["repeated"] == 0  # no pin fetched twice in the second run
+    assert stats["resources"]["pin"]["unique"] == 600 - first
 
 
 def test_malformed_last_answer_is_retried_not_lost(make_sandbox, tmp_path: Path) -> None:
@@ -197,6 +197,8 @@ def test_progress_lines_and_metrics_json(make_sandbox, tmp_path: Path) -> None:
         "pins",
         "-a",
         f"ids_file={ids}",
+        "-a",
+        "images=0",
         "-s",
         "CONCURRENT_REQUESTS=8",
         "-s",

@@ -32,6 +32,8 @@ def test_spider_yields_details_and_refusals(make_sandbox, tmp_path: Path):
             BROWSER_ENABLED=False,
             LOG_LEVEL="WARNING",
             DATABASE_URL=f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            FILES_STORE=str(tmp_path / "images"),
+            METRICS_DIR=str(tmp_path / "metrics"),
         )
     )
     crawler = runner.create_crawler(PinsSpider)

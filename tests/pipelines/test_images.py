@@ -1,0 +1,97 @@
+"""Pin images: saved under <store>/<keyword>/<pin id>.<ext>, 736x when the original is refused,
+never fetched again once on disk."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from crawler.pipelines.images import safe_folder
+from tests.conftest import crawl, db_rows, write_ids
+
+IMAGES = ("i.pinimg.com", "/{size}/*.jpg")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "folder"),
+    [
+        ("cats", "cats"),
+        ("../../etc", "etc"),
+        ("a/b\\c", "a_b_c"),
+        ("..", "_unsorted"),
+        (None, "_unsorted"),
+        ("red cats!", "red_cats"),
+        ("x" * 300, "x" * 100),
+    ],
+)
+def test_keyword_folder_stays_inside_the_store(keyword: str | None, folder: str) -> None:
+    assert safe_folder(keyword) == folder
+
+
+def test_images_with_736x_fallback_and_no_refetch(make_sandbox, tmp_path: Path) -> None:
+    from PIL import Image
+
+    sb = make_sandbox(orig_forbidden_rate=0.3, seed=5)
+    db = tmp_path / "pins.sqlite3"
+    ids = write_ids(tmp_path / "ids.txt", range(1_100_000, 1_100_040))
+    result = crawl(
+        "pins",
+        "-a",
+        f"ids_file={ids}",
+        "-a",
+        "keyword=../Sky Lines",
+        "-a",
+        "images=1",
+        "-s",
+        "BROWSER_ENABLED=False",
+        sandbox_url=sb.url,
+        db=db,
+    )
+    assert result.returncode == 0, result.output[-2000:]
+    rows = db_rows(db, "SELECT id, image_path, image_width FROM pins ORDER BY id")
+    assert len(rows) == 40
+    store = tmp_path / "images"
+    for pin_id, image_path, width in rows:
+        assert image_path == f"{store}/Sky_Lines/{pin_id}.jpg"
+        with Image.open(image_path) as img:
+            assert img.format == "JPEG"
+            assert img.width == width or img.width == 736  # the original, or its 736x copy
+    refused = sb.count(*IMAGES, "403")
+    assert 3 <= refused <= 25
+    assert f"'images/fallback_736x': {refused}," in result.output  # each refusal fell back once
+    assert "'images/saved': 40," in result.output
+    assert sorted(p.name for p in store.iterdir()) == ["Sky_Lines"]
+
+    # an image on disk whose path the database lost (a crash between the two) is not fetched again
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE pins SET image_path = NULL")
+    before = sb.count(*IMAGES)
+    again = crawl(
+        "pins", "-a", "keyword=../Sky Lines", "-s", "BROWSER_ENABLED=False", sandbox_url=sb.url, db=db
+    )
+    assert again.returncode == 0
+    assert sb.count(*IMAGES) == before
+    assert db_rows(db, "SELECT count(*) FROM pins WHERE image_path IS NOT NULL") == [(40,)]
+
+
+def test_images_0_skips_images(sandbox, tmp_path: Path) -> None:
+    db = tmp_path / "pins.sqlite3"
+    ids = write_ids(tmp_path / "ids.txt", range(1_200_000, 1_200_010))
+    result = crawl(
+        "pins",
+        "-a",
+        f"ids_file={ids}",
+        "-a",
+        "images=0",
+        "-s",
+        "BROWSER_ENABLED=False",
+        sandbox_url=sandbox.url,
+        db=db,
+    )
+    assert result.returncode == 0
+    assert db_rows(
+        db, "SELECT count(*) FROM pins WHERE image_path IS NULL AND details_fetched_at IS NOT NULL"
+    ) == [(10,)]
+    assert not list((tmp_path / "images").rglob("*.*"))
