@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - creates .venv, installs everything (Debian's chromium when missing), runs
-#                 `scrapy crawl pins` against the local sandbox and says where the results are
+#                 `scrapy crawl pins_search` and `scrapy crawl pins` against the local sandbox and
+#                 says where the results are
 #   make test   - the same set-up, then the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -28,20 +29,19 @@ chromium:
 		&& echo "chromium: $$(command -v chromium)"; \
 	fi
 
-DEMO_IDS := data/demo/ids.txt
+DEMO_DB := sqlite:///data/crawler.sqlite3
 
+# The whole Pinterest workflow against the sandbox (same seed: the same site for both steps):
+# collect 200 pins for a keyword, then fetch their details and images.
 demo: setup
-	@mkdir -p data/demo
-	@$(BIN)/python -c "import random; r = random.Random(7); \
-		print('\n'.join(str(r.randrange(10**17, 10**18)) for _ in range(300)))" > $(DEMO_IDS)
-	@echo "https://www.pinterest.com/pin/175147872999363183/" >> $(DEMO_IDS)
-	@echo "UGluOjEyMzQ1" >> $(DEMO_IDS)
-	$(BIN)/python -m sandbox.run --latency-ms 100 --jitter-ms 50 --missing-rate 0.02 -- \
-		$(BIN)/scrapy crawl pins -a ids_file=$(DEMO_IDS) -a keyword=demo -s CONCURRENT_REQUESTS=16 \
-		-s DATABASE_URL=sqlite:///data/crawler.sqlite3
+	$(BIN)/python -m sandbox.run --latency-ms 50 -- \
+		$(BIN)/scrapy crawl pins_search -a keyword="autumn garden" -a limit=200 -s DATABASE_URL=$(DEMO_DB)
+	$(BIN)/python -m sandbox.run --latency-ms 100 --jitter-ms 50 --missing-rate 0.02 --orig-forbidden-rate 0.1 -- \
+		$(BIN)/scrapy crawl pins -a keyword="autumn garden" -s CONCURRENT_REQUESTS=16 -s DATABASE_URL=$(DEMO_DB)
 	@echo
-	@$(BIN)/python -m crawler.db.summary sqlite:///data/crawler.sqlite3
-	@echo "results: data/crawler.sqlite3 (table pins); e.g. sqlite3 data/crawler.sqlite3 'select * from pins limit 5'"
+	@$(BIN)/python -m crawler.db.summary $(DEMO_DB)
+	@echo "images: $$(find data/images -type f | wc -l) files under data/images/"
+	@echo "results: data/crawler.sqlite3 (table pins), data/images/, data/metrics/ (run metrics as JSON)"
 
 test: setup
 	$(BIN)/python -m pytest

@@ -15,8 +15,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
 from scrapy.pipelines.files import FilesPipeline
-from scrapy.pipelines.media import FileException
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.items import PinImage
@@ -60,9 +60,10 @@ class PinImagesPipeline(FilesPipeline):
         self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *, item: Any = None
     ) -> Any:
         if response.status != 200 and request.meta.get("pin_image_has_fallback"):
-            # expected for some originals: the 736x copy follows, no warning
+            # expected for some originals: the 736x copy follows. IgnoreRequest is the media
+            # pipeline's quiet failure (logged at debug), unlike an error with its traceback.
             self.crawler.stats.inc_value(f"images/original_refused/{response.status}")
-            raise FileException(f"HTTP {response.status}")
+            raise IgnoreRequest(f"original refused with HTTP {response.status}; trying 736x")
         return await super().media_downloaded(response, request, info, item=item)
 
     def item_completed(self, results: list[Any], item: Any, info: MediaPipeline.SpiderInfo) -> Any:
