@@ -54,6 +54,9 @@ DOWNLOAD_DELAY_JITTER = 0  # random jitter on the spacing would exceed latency/c
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 
+# JOBDIR that survives kill -9: the database decides what is left after an unclean stop
+DUPEFILTER_CLASS = "crawler.dupefilters.CrashSafeDupeFilter"
+
 ITEM_PIPELINES = {
     "crawler.pipelines.images.PinImagesPipeline": 300,  # before the writer: it records the path
     "crawler.pipelines.database.DatabaseWriterPipeline": 800,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import crawl, db_rows, interrupt, start_crawl, write_ids
+from tests.conftest import CrawlResult, crawl, db_rows, interrupt, start_crawl, write_ids
 
 API = ("www.pinterest.com", "/resource/PinResource/get/")
 NO_BROWSER = ("-s", "BROWSER_ENABLED=False")
@@ -243,3 +243,50 @@ def test_keyword_workflow_converts_node_ids_first(sandbox, tmp_path: Path) -> No
     assert db_rows(
         db, "SELECT id FROM pins WHERE keyword='frogs' AND details_fetched_at IS NOT NULL ORDER BY id"
     ) == [("970001",), ("970002",)]
+
+
+def _kill_then_resume(
+    sb, tmp_path: Path, how: int, after: float, dupefilter: str | None = None
+) -> tuple[int, CrawlResult, Path]:
+    """Crawl 1,500 pins with a JOBDIR, signal the crawl's process group `after` s into its API
+    calls, then run the same command again. Returns (pins stored before, second run, db)."""
+    import os
+
+    ids = write_ids(tmp_path / "ids.txt", range(1_300_000, 1_301_500))
+    db = tmp_path / "pins.sqlite3"
+    args = ["pins", "-a", f"ids_file={ids}", "-s", f"JOBDIR={tmp_path / 'job'}", *NO_BROWSER]
+    if dupefilter:
+        args += ["-s", f"DUPEFILTER_CLASS={dupefilter}"]
+    proc = start_crawl(*args, sandbox_url=sb.url, db=db, log=tmp_path / "run1.log")
+    deadline = time.monotonic() + 60
+    while sb.count(*API, "200") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(after)
+    os.killpg(proc.pid, how)
+    proc.wait(timeout=60)
+    before = db_rows(db, "SELECT count(*) FROM pins")[0][0]
+    return before, crawl(*args, sandbox_url=sb.url, db=db), db
+
+
+def test_kill_9_at_a_random_moment_loses_nothing(make_sandbox, tmp_path: Path) -> None:
+    import random
+    import signal
+
+    sb = make_sandbox(latency_ms=50)
+    moment = random.uniform(0.3, 3.0)
+    before, again, db = _kill_then_resume(sb, tmp_path, signal.SIGKILL, moment)
+    assert again.returncode == 0, again.output[-2000:]
+    assert "was not closed cleanly" in again.output
+    rows = db_rows(db, "SELECT count(*), count(DISTINCT id), sum(details_fetched_at IS NOT NULL) FROM pins")
+    assert rows == [(1500, 1500, 1500)], f"killed after {moment:.2f} s with {before} stored"
+
+
+def test_a_clean_stop_keeps_the_jobdir(make_sandbox, tmp_path: Path) -> None:
+    import signal
+
+    sb = make_sandbox(latency_ms=50)
+    _, again, db = _kill_then_resume(sb, tmp_path, signal.SIGINT, 1.0)
+    assert again.returncode == 0
+    assert "was not closed cleanly" not in again.output
+    assert "Resuming crawl" in again.output
+    assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM pins") == [(1500, 1500)]
