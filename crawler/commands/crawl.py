@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
 
+from crawler.db.engine import DatabaseURLError
+from crawler.db.repair import damage_report, sqlite_path
 from crawler.params import ArgumentError
 
 if TYPE_CHECKING:
@@ -29,6 +31,22 @@ _SUCCESS_REASONS = {
     "closespider_timeout",
     "closespider_errorcount",
 }
+
+
+def _refuse_damaged_database(url: str) -> None:
+    """A damaged SQLite file would fail mid-crawl, losing work: refuse it before the start."""
+    if not url.startswith("sqlite"):
+        return
+    try:
+        path = sqlite_path(url)
+    except DatabaseURLError:
+        return
+    damage = damage_report(path)
+    if damage is not None:
+        print(
+            f"error: database {path} is damaged ({damage}); run `scrapy pindb repair` first", file=sys.stderr
+        )
+        sys.exit(1)
 
 
 class Command(ScrapyCrawlCommand):
@@ -48,6 +66,7 @@ class Command(ScrapyCrawlCommand):
         except ArgumentError as exc:
             print(f"error: {args[0]}: {exc}", file=sys.stderr)
             sys.exit(2)
+        _refuse_damaged_database(self.settings.get("DATABASE_URL") or "")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         super().run(args, opts)

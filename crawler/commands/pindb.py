@@ -15,11 +15,12 @@ from scrapy.exceptions import UsageError
 from crawler.db import make_engine
 from crawler.db.engine import DatabaseURLError
 from crawler.db.maintenance import convert_node_ids, integrity_problems, stage_counts
+from crawler.db.repair import damage_report, repair, sqlite_path
 
 if TYPE_CHECKING:
     import argparse
 
-ACTIONS = ("check", "convert")
+ACTIONS = ("check", "repair", "convert")
 
 
 class Command(ScrapyCommand):
@@ -31,13 +32,22 @@ class Command(ScrapyCommand):
         return f"{{{'|'.join(ACTIONS)}}}"
 
     def short_desc(self) -> str:
-        return "Check the pins database, or convert its base64 node ids"
+        return "Check, repair or convert the pins database"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1 or args[0] not in ACTIONS:
             raise UsageError(f"give one action: {', '.join(ACTIONS)}")
         assert self.settings is not None
         url = self.settings.get("DATABASE_URL")
+        if args[0] == "repair":
+            self.exitcode = _repair(url)
+            return
+        if url.startswith("sqlite"):
+            damage = damage_report(sqlite_path(url))
+            if damage is not None:
+                print(f"database {sqlite_path(url)} is damaged ({damage}); run `scrapy pindb repair`")
+                self.exitcode = 1
+                return
         try:
             engine = make_engine(url)
         except DatabaseURLError as exc:
@@ -69,6 +79,21 @@ def _check(engine, url: str) -> int:  # type: ignore[no-untyped-def]
         )
     total = sum(r.pins for r in rows)
     print(f"{'total':24} {total:>9}")
+    return 0
+
+
+def _repair(url: str) -> int:
+    try:
+        result = repair(url)
+    except (DatabaseURLError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    lost = ""
+    if result.lost:
+        spans = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in result.lost_ranges[:5])
+        lost = f" (unreadable rowids: {spans}{' ...' if len(result.lost_ranges) > 5 else ''})"
+    print(f"recovered {result.recovered} rows, lost {result.lost}{lost}, in {result.seconds:.2f} s")
+    print(f"the damaged file is kept as {result.backup}")
     return 0
 
 
