@@ -82,4 +82,4 @@ def test_pindb_commands(tmp_path: Path) -> None:
     assert convert.stdout.startswith("converted 1 node ids, merged 0")
     bad = subprocess.run([SCRAPY, "pindb", "frobnicate", *setting], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2
-    assert "give one action: check, convert" in bad.stderr
+    assert "give one action: check, repair, convert" in bad.stderr
