@@ -89,6 +89,20 @@ def run_crawl(
     return Run("scrapy crawl", 0, wall, cpu, peak / 2**20), "".join(out)
 
 
+def pins_crawl_args(ids_file: Path, db: Path, sandbox_url: str, concurrency: int) -> list[str]:
+    """`scrapy crawl pins` on an ids file, as the issues state it; outputs beside the database."""
+    return [
+        "pins",
+        "-a", f"ids_file={ids_file}",
+        "-s", f"CONCURRENT_REQUESTS={concurrency}",
+        "-s", f"SANDBOX_URL={sandbox_url}",
+        "-s", f"DATABASE_URL=sqlite:///{db}",
+        "-s", f"FILES_STORE={db.parent / 'images'}",
+        "-s", f"METRICS_DIR={db.parent / 'metrics'}",
+        "-s", "LOG_LEVEL=WARNING",
+    ]  # fmt: skip
+
+
 def count_complete_pins(db_path: Path) -> int:
     with sqlite3.connect(db_path) as conn:
         return conn.execute(

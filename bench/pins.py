@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     Run,
     count_complete_pins,
+    pins_crawl_args,
     run_crawl,
     save_results,
     sequential_requests,
@@ -73,16 +74,7 @@ def main() -> int:
             ids_file.write_text("\n".join(ids) + "\n")
             db = work / f"scrapy-{attempt}.sqlite3"
             sandbox.reset()
-            run, _ = run_crawl(
-                [
-                    "pins",
-                    "-a", f"ids_file={ids_file}",
-                    "-s", f"CONCURRENT_REQUESTS={args.concurrency}",
-                    "-s", f"SANDBOX_URL={sandbox.url}",
-                    "-s", f"DATABASE_URL=sqlite:///{db}",
-                    "-s", "LOG_LEVEL=WARNING",
-                ]
-            )  # fmt: skip
+            run, _ = run_crawl(pins_crawl_args(ids_file, db, sandbox.url, args.concurrency))
             run.name = f"scrapy crawl (run {attempt + 1})"
             run.pins = count_complete_pins(db)
             scrapy_rows.append(record(run, sandbox.stats()))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import count_complete_pins, run_crawl, save_results
+from bench.common import count_complete_pins, pins_crawl_args, run_crawl, save_results
 from sandbox.process import SandboxProcess
 
 API = ("www.pinterest.com", "/resource/PinResource/get/")
@@ -35,16 +35,7 @@ def main() -> int:
     ids_file.write_text("".join(f"{50_000_000 + i}\n" for i in range(args.pins)))
     db = work / "pins.sqlite3"
     with SandboxProcess(rate_limit=args.rate_limit) as sandbox:
-        run, _ = run_crawl(
-            [
-                "pins",
-                "-a", f"ids_file={ids_file}",
-                "-s", f"CONCURRENT_REQUESTS={args.concurrency}",
-                "-s", f"SANDBOX_URL={sandbox.url}",
-                "-s", f"DATABASE_URL=sqlite:///{db}",
-                "-s", "LOG_LEVEL=WARNING",
-            ]
-        )  # fmt: skip
+        run, _ = run_crawl(pins_crawl_args(ids_file, db, sandbox.url, args.concurrency))
         refused = sandbox.count(*API, "429")
         requests_made = sandbox.count(*API)
     stored = count_complete_pins(db)
