@@ -65,7 +65,7 @@ FILES_STORE = "data/images"  # pin images: data/images/<keyword>/<pin id>.<ext>
 DOWNLOADER_MIDDLEWARES = {
     # before Retry (550): Retry's copies carry the signature, which request_scheduled strips
     "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": 540,
-    # after Retry (550): sees 429s first
+    # 560: its process_response runs before Retry's (550), so 429s are the throttle's
     "crawler.middlewares.throttle.ThrottleMiddleware": 560,
 }
 
