@@ -16,6 +16,7 @@ class Knobs:
     truncate_rate: float = 0.0  # share of JSON answers cut in the middle
     orig_forbidden_rate: float = 0.0  # share of pins whose `originals/` image answers 403
     search_results: int = 500  # results a search finds for any keyword
+    session_ttl_s: float = 0.0  # sessions older than this are refused (403 CSRF); 0 = never
     seed: int = 0
 
     @classmethod
@@ -55,6 +56,12 @@ class Knobs:
         parser.add_argument(
             "--search-results", type=int, default=500, help="results of a search, for every keyword"
         )
+        parser.add_argument(
+            "--session-ttl-s",
+            type=float,
+            default=0.0,
+            help="sessions expire after this many seconds (0: never)",
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed for generated content and faults")
 
     @classmethod
@@ -68,6 +75,7 @@ class Knobs:
             truncate_rate=args.truncate_rate,
             orig_forbidden_rate=args.orig_forbidden_rate,
             search_results=args.search_results,
+            session_ttl_s=args.session_ttl_s,
             seed=args.seed,
         )
         for name in (

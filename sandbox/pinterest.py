@@ -22,6 +22,7 @@ import json
 import random
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -340,12 +341,29 @@ def _home_page(session_token: str) -> str:
     )
 
 
+def _new_session() -> str:
+    """A session token that carries its creation time (ms, hex), so sessions can expire."""
+    return f"{int(time.time() * 1000):x}.{secrets.token_hex(16)}"
+
+
 class PinterestSite:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
+    def _expired(self, session: str | None) -> bool:
+        ttl = self.sandbox.knobs.session_ttl_s
+        if not ttl or not session:
+            return False
+        try:
+            created = int(session.split(".", 1)[0], 16) / 1000
+        except ValueError:
+            return True
+        return time.time() - created > ttl
+
     async def home(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
-        session = request.cookies.get("_pinterest_sess") or secrets.token_hex(24)
+        session = request.cookies.get("_pinterest_sess")
+        if not session or self._expired(session):
+            session = _new_session()
         response = web.Response(text=_home_page(session), content_type="text/html")
         response.set_cookie(
             "_pinterest_sess",
@@ -363,7 +381,8 @@ class PinterestSite:
     ) -> web.Response | None:
         session = request.cookies.get("_pinterest_sess")
         token = request.cookies.get("csrftoken")
-        if not session or token != csrf_for(session) or request.headers.get("X-CSRFToken") != token:
+        valid = session and token == csrf_for(session) and request.headers.get("X-CSRFToken") == token
+        if not valid or self._expired(session):
             body = _envelope(None, options, status=403, error="CSRF verification failed", resource=resource)
             return web.json_response(body, status=403)
         return None

@@ -85,3 +85,18 @@ def test_unreachable_site_stops_with_one_error_and_no_traceback(tmp_path: Path) 
     assert result.output.count("Cannot start a Pinterest session") == 1
     assert "Traceback" not in result.output
     assert "Pin 9200" not in result.output
+
+
+def test_expired_session_is_warmed_up_again_in_a_relaunched_browser(make_sandbox, tmp_path: Path) -> None:
+    # the warm-up closes Chromium; a session that expires mid-crawl needs it launched again
+    sb = make_sandbox(latency_ms=50, session_ttl_s=1.0)
+    ids = write_ids(tmp_path / "ids.txt", range(930_000, 930_150))
+    db = tmp_path / "pins.sqlite3"
+    result = crawl("pins", "-a", f"ids_file={ids}", "-s", "CONCURRENT_REQUESTS=4", sandbox_url=sb.url, db=db)
+    assert result.returncode == 0, result.output[-3000:]
+    assert _stat(result.output, "pinterest/session/refused") >= 1
+    assert _stat(result.output, "pinterest/session/browser") >= 2  # the first one and a new one
+    assert _stat(result.output, "playwright/browser_count") >= 2
+    assert sb.count("www.pinterest.com", "/") >= 2
+    assert db_rows(db, "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL") == [(150,)]
+    assert db_rows(db, "SELECT count(*) FROM pins WHERE status IS NOT NULL") == [(0,)]  # no 403 stored

@@ -156,7 +156,6 @@ class PinterestSessionMiddleware:
                 "playwright": True,
                 "playwright_include_page": True,
                 "playwright_context": "pinterest-warmup",
-                "pinterest_warmup": True,
                 # a failure falls back to plain HTTP (which retries); a retry here would open
                 # pages that nobody closes
                 "dont_retry": True,
@@ -200,9 +199,7 @@ class PinterestSessionMiddleware:
                 await page.context.close()
 
     async def _http_session(self) -> PinterestSession:
-        request = Request(
-            self.home_url, dont_filter=True, meta={"pinterest_warmup": True, "dont_merge_cookies": True}
-        )
+        request = Request(self.home_url, dont_filter=True, meta={"dont_merge_cookies": True})
         response = await self._download(request)
         set_cookies: dict[str, str] = {}
         for header in response.headers.getlist("Set-Cookie"):
