@@ -67,8 +67,9 @@ class PinsSpider(scrapy.Spider):
         queued = 0
         chunks = self._id_chunks(engine)
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-            # file reads and database queries run off the reactor thread, one chunk at a time
-            done = await asyncio.to_thread(finished_ids, engine, chunk)
+            # file reads and database queries run off the reactor thread, one chunk at a time;
+            # ids from the database are unfinished already, ids from a file may not be
+            done = await asyncio.to_thread(finished_ids, engine, chunk) if self.params.ids_file else set()
             self.crawler.stats.inc_value("pins/skipped_done", len(done))
             for pin_id in chunk:
                 if pin_id in done:
@@ -83,15 +84,17 @@ class PinsSpider(scrapy.Spider):
                 )
         self.crawler.stats.set_value("pins/queued", queued)
         self.crawler.stats.set_value("progress/total", queued)
+        images = 0
         if self.params.images and self.params.ids_file is None:
             # pins fetched earlier whose image is not recorded (images=0 then, or a stop): the
             # images pipeline skips files already on disk and records their path
             pending = ids_lacking_image(engine, self.params.keyword, _CHUNK)
             while (rows := await asyncio.to_thread(next, pending, None)) is not None:
                 for pin_id, keyword, url in rows:
+                    images += 1
                     self.crawler.stats.inc_value("pins/images_queued")
                     yield PinImage(pin_id, keyword, url, fallback_image_url(url))
-        if queued == 0:
+        if queued == 0 and images == 0:
             self.logger.info("Nothing to do: every pin asked for is already in the database")
 
     def _id_chunks(self, engine: Any) -> Iterator[list[str]]:
