@@ -39,7 +39,7 @@ demo: setup
 	$(BIN)/python -m sandbox.run --latency-ms 100 --jitter-ms 50 --missing-rate 0.02 --orig-forbidden-rate 0.1 -- \
 		$(BIN)/scrapy crawl pins -a keyword="autumn garden" -s CONCURRENT_REQUESTS=16 -s DATABASE_URL=$(DEMO_DB)
 	@echo
-	@$(BIN)/python -m crawler.db.summary $(DEMO_DB)
+	@$(BIN)/scrapy pindb check -s DATABASE_URL=$(DEMO_DB)
 	@echo "images: $$(find data/images -type f | wc -l) files under data/images/"
 	@echo "results: data/crawler.sqlite3 (table pins), data/images/, data/metrics/ (run metrics as JSON)"
 
