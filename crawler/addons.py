@@ -14,7 +14,11 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 _PLAYWRIGHT_HANDLER = "crawler.handlers.browser.BrowserDownloadHandler"
-_SANDBOX_HTTP_HANDLER = "crawler.handlers.sandbox.SandboxHTTPDownloadHandler"
+_HTTP_HANDLERS = {"asyncio": "crawler.handlers.http.AsyncioHTTPDownloadHandler", "twisted": None}
+_SANDBOX_HTTP_HANDLERS = {
+    "asyncio": "crawler.handlers.sandbox.SandboxAsyncioHTTPDownloadHandler",
+    "twisted": "crawler.handlers.sandbox.SandboxHTTPDownloadHandler",
+}
 _SANDBOX_PLAYWRIGHT_HANDLER = "crawler.handlers.sandbox.SandboxPlaywrightDownloadHandler"
 
 # Chromium keeps calling Google's services without these; this network refuses them.
@@ -54,6 +58,24 @@ class ConcurrencyAddon:
             settings.set(target, per * settings.getfloat("THROTTLE_HEADROOM", 1.25), priority=priority)
 
 
+class HTTPClientAddon:
+    """HTTP_CLIENT=asyncio (default): plain downloads through crawler/handlers/http.py, which
+    costs about a third of Scrapy's Twisted client in CPU; `twisted` keeps Scrapy's own."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        client = http_client(settings)
+        if _HTTP_HANDLERS[client]:
+            handlers = {"http": _HTTP_HANDLERS[client], "https": _HTTP_HANDLERS[client]}
+            settings.set("DOWNLOAD_HANDLERS", handlers, priority="addon")
+
+
+def http_client(settings: BaseSettings) -> str:
+    client = settings.get("HTTP_CLIENT") or "asyncio"
+    if client not in _HTTP_HANDLERS:
+        raise ValueError(f"HTTP_CLIENT {client!r} is not one of: {', '.join(_HTTP_HANDLERS)}")
+    return client
+
+
 class BrowserAddon:
     """BROWSER_ENABLED (default on): scrapy-playwright with the system's Chromium, headless unless
     HEADLESS=false, images/stylesheets/fonts/media blocked. Requests use the browser only when
@@ -82,7 +104,7 @@ class SandboxAddon:
         if not settings.get("SANDBOX_URL"):
             return
         browser = settings.getbool("BROWSER_ENABLED")
-        handler = _SANDBOX_PLAYWRIGHT_HANDLER if browser else _SANDBOX_HTTP_HANDLER
+        handler = _SANDBOX_PLAYWRIGHT_HANDLER if browser else _SANDBOX_HTTP_HANDLERS[http_client(settings)]
         settings.set("DOWNLOAD_HANDLERS", {"http": handler, "https": handler}, priority="addon")
 
 

@@ -15,6 +15,7 @@ COMMANDS_MODULE = "crawler.commands"
 
 ADDONS = {
     "crawler.addons.ConcurrencyAddon": 0,
+    "crawler.addons.HTTPClientAddon": 5,
     "crawler.addons.BrowserAddon": 10,
     "crawler.addons.SandboxAddon": 20,  # after the browser: it wraps whichever handler is chosen
 }
@@ -33,6 +34,9 @@ CONCURRENT_ITEMS = 1
 WARN_ON_GENERATOR_RETURN_VALUE = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # see EXTENSIONS
+# Plain downloads through this project's asyncio HTTP/1.1 client (crawler/handlers/http.py):
+# about a third of the CPU of Scrapy's Twisted client. "twisted" switches back.
+HTTP_CLIENT = "asyncio"
 DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
@@ -88,6 +92,7 @@ PINTEREST_CLOSE_BROWSER_AFTER_WARMUP = True
 EXTENSIONS = {
     "crawler.extensions.prompt_scheduling.PromptScheduling": 0,
     "crawler.extensions.progress.Progress": 0,
+    "crawler.extensions.log_level.LogLevel": 0,
     # Off and not even loaded: runs Python sent over HTTP, and importing it costs ~0.1 s (aiohttp).
     "scrapy.extensions.remote_control.RemoteControl": None,
 }

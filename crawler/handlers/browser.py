@@ -12,13 +12,36 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
+from crawler.handlers.http import AsyncioHTTPDownloadHandler
+
 if TYPE_CHECKING:
+    from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
 _instances: weakref.WeakKeyDictionary[Any, dict[type, Any]] = weakref.WeakKeyDictionary()
 
 
 class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
+    """Browser pages (`meta["playwright"]`) through Playwright; every other download through
+    the HTTP client HTTP_CLIENT names (crawler/handlers/http.py), not scrapy-playwright's
+    fallback, which is Scrapy's Twisted client."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._http = self._make_http_handler(crawler)
+
+    @staticmethod
+    def _make_http_handler(crawler: Crawler) -> Any:
+        if crawler.settings.get("HTTP_CLIENT", "asyncio") == "twisted":
+            return None  # scrapy-playwright's own: Scrapy's Twisted handler
+        return AsyncioHTTPDownloadHandler(crawler)
+
+    async def download_request(self, request: Request) -> Response:
+        if self._http is None or request.meta.get("playwright"):
+            return await super().download_request(request)
+        return await self._http.download_request(request)
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Any:
         per_crawler = _instances.setdefault(crawler, {})
@@ -30,4 +53,6 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if getattr(self, "_closed", False):  # called once per scheme
             return
         self._closed = True
+        if self._http is not None:
+            await self._http.close()
         await super().close()

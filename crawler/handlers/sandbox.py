@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import NotConfigured
 
+from crawler.handlers.http import AsyncioHTTPDownloadHandler
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -63,7 +65,8 @@ class _SandboxMixin:
 
 
 class SandboxHTTPDownloadHandler(_SandboxMixin, HTTP11DownloadHandler):
-    """Plain HTTP(S) downloads, sent to the sandbox."""
+    """Plain HTTP(S) downloads through Scrapy's Twisted client (HTTP_CLIENT=twisted), sent to
+    the sandbox by rewriting the URL."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
@@ -71,6 +74,27 @@ class SandboxHTTPDownloadHandler(_SandboxMixin, HTTP11DownloadHandler):
 
     async def download_request(self, request: Request) -> Response:
         return await self._download_via_sandbox(request, super().download_request)
+
+
+class SandboxAsyncioHTTPDownloadHandler(AsyncioHTTPDownloadHandler):
+    """Plain HTTP(S) downloads through this project's asyncio client, connected to the sandbox.
+
+    No URL rewriting and no copies: the request goes out with its real path and Host header on
+    a connection to the sandbox, which routes on Host, and the response keeps the real URL.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        base = crawler.settings.get("SANDBOX_URL")
+        if not base:
+            raise NotConfigured("SANDBOX_URL is not set")
+        parts = urlsplit(base)
+        if parts.scheme != "http" or not parts.hostname:
+            raise NotConfigured(f"SANDBOX_URL {base!r} is not an http://host:port URL")
+        self._sandbox = ("http", parts.hostname, parts.port or 80)
+
+    def connect_to(self, scheme: str, host: str, port: int) -> tuple[str, str, int]:
+        return self._sandbox
 
 
 try:
@@ -88,9 +112,16 @@ if BrowserDownloadHandler is not None:
             super().__init__(crawler)
             self._init_sandbox(crawler)
 
+        @staticmethod
+        def _make_http_handler(crawler: Crawler) -> Any:
+            if crawler.settings.get("HTTP_CLIENT", "asyncio") == "twisted":
+                return None
+            return SandboxAsyncioHTTPDownloadHandler(crawler)
+
         async def download_request(self, request: Request) -> Response:
-            # browser pages are routed inside the page (see _make_request_handler)
-            if request.meta.get("playwright"):
+            # browser pages are routed inside the page (see _make_request_handler); the asyncio
+            # client connects to the sandbox itself; Twisted's needs the URL rewritten
+            if request.meta.get("playwright") or self._http is not None:
                 return await super().download_request(request)
             return await self._download_via_sandbox(request, super().download_request)
 
