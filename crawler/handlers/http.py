@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloadHandler
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from scrapy import Request
+    from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
@@ -206,6 +206,9 @@ class AsyncioHTTPDownloadHandler(BaseStreamingDownloadHandler[_Answer]):
 
     def _twisted_handler(self) -> HTTP11DownloadHandler:
         if self._twisted is None:
+            # imported on first use: Twisted's HTTP client costs ~0.1 s of start-up
+            from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+
             self._twisted = HTTP11DownloadHandler(self.crawler)
         return self._twisted
 

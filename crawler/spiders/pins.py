@@ -26,6 +26,7 @@ from crawler.db import make_engine
 from crawler.db.maintenance import convert_node_ids
 from crawler.db.pins import finished_ids, ids_lacking_details, ids_lacking_image
 from crawler.items import PinDetails, PinImage, PinRefusal
+from crawler.lazy_start import LazyStart
 from crawler.middlewares.pinterest_session import SessionUnavailable
 from crawler.params import PinsParams
 from crawler.parsers import MalformedResponse
@@ -64,6 +65,7 @@ class PinsSpider(scrapy.Spider):
                     converted.converted,
                     converted.merged,
                 )
+        lazy = LazyStart(self.crawler)
         queued = 0
         chunks = self._id_chunks(engine)
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
@@ -76,11 +78,14 @@ class PinsSpider(scrapy.Spider):
                     continue
                 queued += 1
                 self.crawler.stats.set_value("progress/total", queued)
-                yield scrapy.Request(
-                    pin_resource_url(base_url, pin_id),
-                    callback=self.parse_pin,
-                    errback=self.pin_failed,
-                    meta={"pin_id": pin_id, "pinterest_api": True, "handle_httpstatus_list": [404, 410]},
+                # straight to the scheduler, a buffer at a time: crawler/lazy_start.py says why
+                await lazy.put(
+                    scrapy.Request(
+                        pin_resource_url(base_url, pin_id),
+                        callback=self.parse_pin,
+                        errback=self.pin_failed,
+                        meta={"pin_id": pin_id, "pinterest_api": True, "handle_httpstatus_list": [404, 410]},
+                    )
                 )
         self.crawler.stats.set_value("pins/queued", queued)
         self.crawler.stats.set_value("progress/total", queued)
@@ -93,6 +98,7 @@ class PinsSpider(scrapy.Spider):
                 for pin_id, keyword, url in rows:
                     images += 1
                     self.crawler.stats.inc_value("pins/images_queued")
+                    await lazy.room()
                     yield PinImage(pin_id, keyword, url, fallback_image_url(url))
         if queued == 0 and images == 0:
             self.logger.info("Nothing to do: every pin asked for is already in the database")

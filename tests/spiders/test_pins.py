@@ -290,3 +290,26 @@ def test_a_clean_stop_keeps_the_jobdir(make_sandbox, tmp_path: Path) -> None:
     assert "was not closed cleanly" not in again.output
     assert "Resuming crawl" in again.output
     assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM pins") == [(1500, 1500)]
+
+
+def test_second_ctrl_c_exits_at_once(make_sandbox, tmp_path: Path) -> None:
+    # answers take 10 s: one Ctrl+C would wait for the 16 in flight; the second must not
+    sb = make_sandbox(latency_ms=10_000)
+    ids = write_ids(tmp_path / "ids.txt", range(1_400_000, 1_400_100))
+    db = tmp_path / "pins.sqlite3"
+    args = ["pins", "-a", f"ids_file={ids}", "-s", f"JOBDIR={tmp_path / 'job'}", *NO_BROWSER]
+    proc = start_crawl(*args, sandbox_url=sb.url, db=db, log=tmp_path / "run.log")
+    time.sleep(2.5)  # started (about 1 s), 16 requests in flight
+    interrupt(proc)
+    time.sleep(0.5)
+    assert proc.poll() is None  # the first one waits for the requests in flight
+    second = time.monotonic()
+    interrupt(proc)
+    proc.wait(timeout=10)
+    assert time.monotonic() - second < 3
+    log = (tmp_path / "run.log").read_text()
+    assert "Received SIGINT twice, forcing unclean shutdown" in log, log[-2000:]
+    # nothing half-written: the next run of the same command finishes the work
+    fast = make_sandbox()
+    assert crawl(*args, sandbox_url=fast.url, db=db).returncode == 0
+    assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM pins") == [(100, 100)]

@@ -54,3 +54,33 @@ def test_spider_yields_details_and_refusals(make_sandbox, tmp_path: Path):
     assert all(d.keyword == "birds" and d.image_url and d.board_name for d in details)
     assert crawler.stats.get_value("pins/details") == len(details)
     assert crawler.stats.get_value("database/rows_written") == 60
+
+
+@pytest_twisted.inlineCallbacks
+def test_ids_reach_the_scheduler_a_buffer_at_a_time(make_sandbox, tmp_path: Path):
+    """3,000 ids, never more than the feeder's buffer (64) waiting in the scheduler at once;
+    Scrapy alone would have queued all of them while the first 16 downloaded."""
+    sb = make_sandbox(latency_ms=20)
+    ids = write_ids(tmp_path / "ids.txt", range(970_000, 973_000))
+    runner = CrawlerRunner(
+        _settings(
+            SANDBOX_URL=sb.url,
+            BROWSER_ENABLED=False,
+            LOG_LEVEL="WARNING",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            FILES_STORE=str(tmp_path / "images"),
+            METRICS_DIR=str(tmp_path / "metrics"),
+        )
+    )
+    crawler = runner.create_crawler(PinsSpider)
+    waiting: list[int] = []
+
+    def scheduled(request: object, spider: object) -> None:
+        stats = crawler.stats
+        waiting.append(stats.get_value("scheduler/enqueued", 0) - stats.get_value("scheduler/dequeued", 0))
+
+    crawler.signals.connect(scheduled, signal=signals.request_scheduled, weak=False)
+    yield crawler.crawl(ids_file=str(ids))
+    assert crawler.stats.get_value("pins/details") == 3000
+    assert len(waiting) == 3000
+    assert max(waiting) <= 64, max(waiting)
