@@ -113,6 +113,7 @@ def one_round(sandbox: SandboxProcess, how: str, pins: int, expected_s: float, r
             os.kill(pid, signal.SIGKILL)
     before = check(work, pins)
     fetched_first = sandbox.stats()["resources"]["pin"]["unique"]
+    sandbox.reset()
     run2 = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     (work / "run2.log").write_text(run2.stdout + run2.stderr)
     after = check(work, pins)
@@ -129,7 +130,8 @@ def one_round(sandbox: SandboxProcess, how: str, pins: int, expected_s: float, r
         "second_run_exit": run2.returncode,
         "resumed_jobdir": "Resuming crawl" in out,
         "unclean_jobdir_noticed": "was not closed cleanly" in out,
-        "refetched_in_second_run": stats["unique"],
+        "fetched_in_second_run": stats["unique"],
+        "fetched_by_both_runs": fetched_first + stats["unique"] - pins,
         **after,
         "work": str(work),
     }
@@ -160,8 +162,8 @@ def main() -> int:
                     f"(exit {result['first_run_exit']}, took {result['stop_took_s']:.2f} s) with "
                     f"{result['stored_before']:>5} stored; again: {result['distinct']} pins, "
                     f"{result['rows'] - result['distinct']} duplicated, {result['lost']} lost, "
-                    f"{result['image_files']} image files, {result['refetched_in_second_run']} fetched "
-                    f"by the second run; processes left: {len(result['processes_left'])}",
+                    f"{result['image_files']} image files; pins fetched by both runs: "
+                    f"{result['fetched_by_both_runs']}; processes left: {len(result['processes_left'])}",
                     flush=True,
                 )
     ok = all(

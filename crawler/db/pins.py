@@ -89,18 +89,33 @@ def ids_lacking_details(engine: Engine, keyword: str | None, chunk: int = 1000) 
         last = ids[-1]
 
 
+def _lacking_image() -> Any:
+    return select(Pin.id, Pin.keyword, Pin.image_url).where(
+        Pin.details_fetched_at.is_not(None),
+        Pin.image_url.is_not(None),
+        Pin.image_path.is_(None),
+    )
+
+
+def lacking_image_among(engine: Engine, ids: Iterable[str]) -> list[tuple[str, str | None, str]]:
+    """(id, keyword, image_url) of those of `ids` with details but no recorded image: a stop
+    between the details and the image, or an earlier run with images=0."""
+    wanted = list(ids)
+    rows: list[tuple[str, str | None, str]] = []
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            query = _lacking_image().where(Pin.id.in_(wanted[start : start + 500])).order_by(Pin.id)
+            rows.extend((r[0], r[1], str(r[2])) for r in conn.execute(query))
+    return rows
+
+
 def ids_lacking_image(
     engine: Engine, keyword: str | None, chunk: int = 1000
 ) -> Iterator[list[tuple[str, str | None, str]]]:
     """(id, keyword, image_url) of pins with details but no recorded image, in chunks."""
     last = ""
     while True:
-        query = select(Pin.id, Pin.keyword, Pin.image_url).where(
-            Pin.details_fetched_at.is_not(None),
-            Pin.image_url.is_not(None),
-            Pin.image_path.is_(None),
-            Pin.id > last,
-        )
+        query = _lacking_image().where(Pin.id > last)
         if keyword is not None:
             query = query.where(Pin.keyword == keyword)
         with engine.connect() as conn:

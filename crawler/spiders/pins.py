@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 
 from crawler.db import make_engine
 from crawler.db.maintenance import convert_node_ids
-from crawler.db.pins import finished_ids, ids_lacking_details, ids_lacking_image
+from crawler.db.pins import finished_ids, ids_lacking_details, ids_lacking_image, lacking_image_among
 from crawler.items import PinDetails, PinImage, PinRefusal
 from crawler.lazy_start import LazyStart
 from crawler.middlewares.pinterest_session import SessionUnavailable
@@ -66,13 +66,20 @@ class PinsSpider(scrapy.Spider):
                     converted.merged,
                 )
         lazy = LazyStart(self.crawler)
-        queued = 0
+        queued = images = 0
         chunks = self._id_chunks(engine)
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
             # file reads and database queries run off the reactor thread, one chunk at a time;
             # ids from the database are unfinished already, ids from a file may not be
             done = await asyncio.to_thread(finished_ids, engine, chunk) if self.params.ids_file else set()
             self.crawler.stats.inc_value("pins/skipped_done", len(done))
+            if done and self.params.images:
+                # details stored, image not recorded: stopped in between, or fetched with images=0
+                for pin_id, keyword, url in await asyncio.to_thread(lacking_image_among, engine, done):
+                    images += 1
+                    self.crawler.stats.inc_value("pins/images_queued")
+                    await lazy.room()
+                    yield PinImage(pin_id, keyword, url, fallback_image_url(url))
             for pin_id in chunk:
                 if pin_id in done:
                     continue
@@ -89,7 +96,6 @@ class PinsSpider(scrapy.Spider):
                 )
         self.crawler.stats.set_value("pins/queued", queued)
         self.crawler.stats.set_value("progress/total", queued)
-        images = 0
         if self.params.images and self.params.ids_file is None:
             # pins fetched earlier whose image is not recorded (images=0 then, or a stop): the
             # images pipeline skips files already on disk and records their path

@@ -313,3 +313,18 @@ def test_second_ctrl_c_exits_at_once(make_sandbox, tmp_path: Path) -> None:
     fast = make_sandbox()
     assert crawl(*args, sandbox_url=fast.url, db=db).returncode == 0
     assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM pins") == [(100, 100)]
+
+
+def test_ids_file_run_records_images_missing_from_an_earlier_run(make_sandbox, tmp_path: Path) -> None:
+    # what a kill -9 between a pin's details and its image leaves: details stored, no image
+    sb = make_sandbox()
+    ids = write_ids(tmp_path / "ids.txt", range(1_500_000, 1_500_020))
+    db = tmp_path / "pins.sqlite3"
+    first = crawl("pins", "-a", f"ids_file={ids}", "-a", "images=0", *NO_BROWSER, sandbox_url=sb.url, db=db)
+    assert first.returncode == 0
+    sb.reset()
+    again = crawl("pins", "-a", f"ids_file={ids}", "-a", "images=1", *NO_BROWSER, sandbox_url=sb.url, db=db)
+    assert again.returncode == 0, again.output[-2000:]
+    assert sb.count(*API) == 0  # no details asked again
+    rows = db_rows(db, "SELECT image_path FROM pins WHERE image_path IS NOT NULL")
+    assert len(rows) == 20 and all(Path(p).is_file() for (p,) in rows)
