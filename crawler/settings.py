@@ -37,7 +37,7 @@ WARN_ON_GENERATOR_RETURN_VALUE = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # see EXTENSIONS_BASE
 # Plain downloads through this project's asyncio HTTP/1.1 client (crawler/handlers/http.py):
-# about a third of the CPU of Scrapy's Twisted client. "twisted" switches back.
+# about 30% of the CPU of Scrapy's Twisted client per request. "twisted" switches back.
 HTTP_CLIENT = "asyncio"
 DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
