@@ -17,6 +17,10 @@ class Knobs:
     orig_forbidden_rate: float = 0.0  # share of pins whose `originals/` image answers 403
     search_results: int = 500  # results a search finds for any keyword
     session_ttl_s: float = 0.0  # sessions older than this are refused (403 CSRF); 0 = never
+    vehicles: int = 40  # J.D. Power inventory size
+    pdf_delay_ms: float = 0.0  # J.D. Power: time to produce a report PDF
+    jd_user: str = "sandbox-user"  # J.D. Power credentials the login accepts
+    jd_pass: str = "sandbox-pass"
     seed: int = 0
 
     @classmethod
@@ -62,6 +66,16 @@ class Knobs:
             default=0.0,
             help="sessions expire after this many seconds (0: never)",
         )
+        parser.add_argument("--vehicles", type=int, default=40, help="J.D. Power: vehicles in the inventory")
+        parser.add_argument(
+            "--pdf-delay-ms", type=float, default=0.0, help="J.D. Power: time to produce each report PDF"
+        )
+        parser.add_argument(
+            "--jd-user", default="sandbox-user", help="J.D. Power: the username the login accepts"
+        )
+        parser.add_argument(
+            "--jd-pass", default="sandbox-pass", help="J.D. Power: the password the login accepts"
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed for generated content and faults")
 
     @classmethod
@@ -76,6 +90,10 @@ class Knobs:
             orig_forbidden_rate=args.orig_forbidden_rate,
             search_results=args.search_results,
             session_ttl_s=args.session_ttl_s,
+            vehicles=args.vehicles,
+            pdf_delay_ms=args.pdf_delay_ms,
+            jd_user=args.jd_user,
+            jd_pass=args.jd_pass,
             seed=args.seed,
         )
         for name in (

@@ -182,10 +182,11 @@ class Sandbox:
 
 
 def build_app(knobs: Knobs) -> web.Application:
-    from . import pinterest
+    from . import jdpower, pinterest
 
     sandbox = Sandbox(knobs)
     pinterest.register(sandbox)
+    jdpower.register(sandbox)
     app = web.Application()
     app["sandbox"] = sandbox
     app.router.add_route("*", "/{tail:.*}", sandbox.dispatch)

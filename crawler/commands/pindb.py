@@ -90,8 +90,12 @@ def _repair(url: str) -> int:
         return 2
     lost = ""
     if result.lost:
-        spans = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in result.lost_ranges[:5])
-        lost = f" (unreadable rowids: {spans}{' ...' if len(result.lost_ranges) > 5 else ''})"
+        parts = []
+        for table, ranges in result.lost_by_table.items():
+            if ranges:
+                spans = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in ranges[:5])
+                parts.append(f"{table} rowids {spans}{' ...' if len(ranges) > 5 else ''}")
+        lost = f" (unreadable: {'; '.join(parts)})"
     print(f"recovered {result.recovered} rows, lost {result.lost}{lost}, in {result.seconds:.2f} s")
     print(f"the damaged file is kept as {result.backup}")
     return 0

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models and the one engine/session layer of the project."""
 
 from crawler.db.engine import make_engine
-from crawler.db.models import Base, Pin
+from crawler.db.models import Base, Pin, Vehicle
 
-__all__ = ["Base", "Pin", "make_engine"]
+__all__ = ["Base", "Pin", "Vehicle", "make_engine"]

@@ -33,3 +33,31 @@ class Pin(Base):
     image_path: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_pins_keyword_fetched", "keyword", "details_fetched_at"),)
+
+
+class Vehicle(Base):
+    """A J.D. Power inventory vehicle and its report PDF: the jdpower spider's tracking table.
+
+    `status`: pending (seen in the inventory), downloading (claimed by a run: `claimed_by`,
+    `claimed_at`), done (a valid PDF at `pdf_path`), failed (retries used up; a later run tries
+    again). A done vehicle is never downloaded again."""
+
+    __tablename__ = "vehicles"
+
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)  # the reference number
+    description: Mapped[str | None] = mapped_column(Text)  # "2019 Toyota Camry"
+    vin: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    pdf_path: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    run: Mapped[str | None] = mapped_column(String(64))  # "2026-11-23/run-3": the run that saved it
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_vehicles_status", "status"),)

@@ -1,10 +1,10 @@
-"""Salvage a damaged SQLite pins database: every row on a readable page, into a fresh file.
+"""Salvage a damaged SQLite database: every row on a readable page, into a fresh file.
 
-SQLite's own `.recover` lives in the sqlite3 shell, which a user may not have. This reads the
-table through its rowid b-tree in ranges; a range that fails ("database disk image is
-malformed") is split until single rows, so the rows on undamaged pages are all kept and the
-unreadable rowids are counted as lost. Indexes are not read at all (they are rebuilt).
-"""
+SQLite's own `.recover` lives in the sqlite3 shell, which a user may not have. This reads each
+table of the schema (pins, vehicles) through its rowid b-tree in ranges; a range that fails
+("database disk image is malformed") is split until single rows, so the rows on undamaged pages
+are all kept and the unreadable rowids are counted as lost. Indexes are not read (they are
+rebuilt)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,18 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from crawler.db.engine import DatabaseURLError, make_engine
+from crawler.db.models import Base
 
-_COLUMNS_SQL = "SELECT name FROM pragma_table_info('pins') ORDER BY cid"
+_COLUMNS_SQL = "SELECT name FROM pragma_table_info(?) ORDER BY cid"
 
 
 @dataclass
 class RepairResult:
     recovered: int
     lost: int
-    lost_ranges: list[tuple[int, int]] = field(default_factory=list)
+    lost_ranges: list[tuple[int, int]] = field(default_factory=list)  # of the table being read
+    by_table: dict[str, tuple[int, int]] = field(default_factory=dict)  # table: (recovered, lost)
+    lost_by_table: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     backup: Path | None = None
     seconds: float = 0.0
 
@@ -52,15 +55,16 @@ def damage_report(path: Path) -> str | None:
     return None if rows == ["ok"] else rows[0]
 
 
-def _read(conn: sqlite3.Connection, columns: str, low: int, high: int) -> list[tuple]:
-    return conn.execute(f"SELECT {columns} FROM pins WHERE rowid BETWEEN ? AND ?", (low, high)).fetchall()
+def _read(conn: sqlite3.Connection, table: str, columns: str, low: int, high: int) -> list[tuple]:
+    query = f"SELECT {columns} FROM {table} WHERE rowid BETWEEN ? AND ?"
+    return conn.execute(query, (low, high)).fetchall()
 
 
 def _salvage(
-    conn: sqlite3.Connection, columns: str, low: int, high: int, result: RepairResult
+    conn: sqlite3.Connection, table: str, columns: str, low: int, high: int, result: RepairResult
 ) -> list[tuple]:
     try:
-        return _read(conn, columns, low, high)
+        return _read(conn, table, columns, low, high)
     except sqlite3.DatabaseError:
         if low == high:
             result.lost += 1
@@ -70,19 +74,21 @@ def _salvage(
                 result.lost_ranges.append((low, low))
             return []
         mid = (low + high) // 2
-        return _salvage(conn, columns, low, mid, result) + _salvage(conn, columns, mid + 1, high, result)
+        return _salvage(conn, table, columns, low, mid, result) + _salvage(
+            conn, table, columns, mid + 1, high, result
+        )
 
 
-def _max_rowid(conn: sqlite3.Connection) -> int:
+def _max_rowid(conn: sqlite3.Connection, table: str) -> int:
     try:
-        return int(conn.execute("SELECT max(rowid) FROM pins").fetchone()[0] or 0)
+        return int(conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0)
     except sqlite3.DatabaseError:
         # the rightmost page is damaged: probe upwards until a long run of empty ranges
         top, empty, low = 0, 0, 1
         while empty < 20:
             try:
                 rows = conn.execute(
-                    "SELECT max(rowid) FROM pins WHERE rowid BETWEEN ? AND ?", (low, low + 9999)
+                    f"SELECT max(rowid) FROM {table} WHERE rowid BETWEEN ? AND ?", (low, low + 9999)
                 )
                 found = rows.fetchone()[0]
             except sqlite3.DatabaseError:
@@ -93,6 +99,30 @@ def _max_rowid(conn: sqlite3.Connection) -> int:
                 empty += 1
             low += 10_000
         return top
+
+
+def _copy_table(
+    source: sqlite3.Connection, target: sqlite3.Connection, table: str, chunk: int, result: RepairResult
+) -> None:
+    wanted = [r[0] for r in target.execute(_COLUMNS_SQL, (table,))]
+    try:
+        have = {r[0] for r in source.execute(_COLUMNS_SQL, (table,))}
+    except sqlite3.DatabaseError:
+        have = set(wanted)  # the schema page itself is damaged: try every column
+    columns = [c for c in wanted if c in have]
+    if not columns:
+        return  # a table this file never had (made by a later version)
+    column_sql = ", ".join(columns)
+    insert = f"INSERT OR IGNORE INTO {table} ({column_sql}) VALUES ({', '.join('?' for _ in columns)})"
+    recovered, lost = result.recovered, result.lost
+    result.lost_ranges = []
+    top = _max_rowid(source, table)
+    for low in range(1, top + 1, chunk):
+        rows = _salvage(source, table, column_sql, low, min(low + chunk - 1, top), result)
+        target.executemany(insert, rows)
+        result.recovered += len(rows)
+    result.by_table[table] = (result.recovered - recovered, result.lost - lost)
+    result.lost_by_table[table] = result.lost_ranges
 
 
 def repair(url: str, chunk: int = 2000) -> RepairResult:
@@ -109,19 +139,8 @@ def repair(url: str, chunk: int = 2000) -> RepairResult:
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     target = sqlite3.connect(fresh)
     try:
-        wanted = [r[0] for r in target.execute(_COLUMNS_SQL)]
-        try:
-            have = {r[0] for r in source.execute(_COLUMNS_SQL)}
-        except sqlite3.DatabaseError:
-            have = set(wanted)
-        columns = [c for c in wanted if c in have]
-        column_sql = ", ".join(columns)
-        insert = f"INSERT OR IGNORE INTO pins ({column_sql}) VALUES ({', '.join('?' for _ in columns)})"
-        top = _max_rowid(source)
-        for low in range(1, top + 1, chunk):
-            rows = _salvage(source, column_sql, low, min(low + chunk - 1, top), result)
-            target.executemany(insert, rows)
-            result.recovered += len(rows)
+        for table in Base.metadata.tables:
+            _copy_table(source, target, table, chunk, result)
         target.commit()
     finally:
         source.close()

@@ -11,14 +11,13 @@ from crawler.db import make_engine
 from crawler.db.maintenance import convert_node_ids, stage_counts
 from crawler.db.pins import upsert_pins
 from tests.conftest import ROOT, SCRAPY
-from tests.db.test_pins_store import engine  # noqa: F401 - the sqlite/postgresql fixture
 
 
 def _node(kind: str, number: int) -> str:
     return base64.b64encode(f"{kind}:{number}".encode()).decode()
 
 
-def test_convert_renames_merges_and_leaves_garbage(engine) -> None:  # noqa: F811
+def test_convert_renames_merges_and_leaves_garbage(engine) -> None:
     now = datetime.now(UTC)
     upsert_pins(
         engine,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,29 +9,6 @@ from sqlalchemy import text
 from crawler.db import make_engine
 from crawler.db.engine import DatabaseURLError
 from crawler.db.pins import finished_ids, ids_lacking_details, upsert_pins
-
-
-def _pg_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path: Path):
-    if request.param == "sqlite":
-        yield make_engine(f"sqlite:///{tmp_path / 'pins.sqlite3'}")
-        return
-    if not _pg_up():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    eng = make_engine("postgresql://postgres@127.0.0.1:5432/test")
-    with eng.begin() as conn:
-        conn.execute(text("DELETE FROM pins"))
-    yield eng
-    with eng.begin() as conn:
-        conn.execute(text("DELETE FROM pins"))
 
 
 def test_a_pin_written_twice_is_one_row(engine) -> None:

@@ -12,6 +12,7 @@ from crawler.db import make_engine
 from crawler.db.engine import dispose_all
 from crawler.db.pins import upsert_pins
 from crawler.db.repair import damage_report
+from crawler.db.vehicles import SeenVehicle, record_seen
 from tests.conftest import ROOT, SCRAPY, crawl, db_rows, write_ids
 
 
@@ -31,6 +32,8 @@ def _damaged_db(tmp_path: Path, rows: int = 5000) -> Path:
             for i in range(rows)
         ],
     )
+    # the jdpower tracking table lives in the same file: after the pins, so undamaged below
+    record_seen(engine, [SeenVehicle(f"JDP-{n}", "2019 Toyota Camry") for n in range(300)])
     dispose_all()
     with sqlite3.connect(db) as conn:  # everything into the main file
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -67,17 +70,20 @@ def test_repair_keeps_every_readable_row_and_counts_the_lost(sandbox, tmp_path: 
     print(first)
     recovered = int(first.split()[1])
     lost = int(first.split("lost ")[1].split()[0])
-    assert recovered + lost == 5000, first
+    assert recovered + lost == 5300, first
     assert 0 < lost < 500, first
     assert damage_report(db) is None
     # the damaged file is kept (with its -wal/-shm, if any), and is still the damaged one
     (backup,) = [p for p in tmp_path.glob("pins.sqlite3.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
     assert damage_report(backup) is not None
-    assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM pins") == [(recovered, recovered)]
+    assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM pins") == [
+        (recovered - 300, recovered - 300)
+    ]
+    assert db_rows(db, "SELECT count(*) FROM vehicles") == [(300,)]
     # the crawl accepts the repaired file and goes on
     ids = write_ids(tmp_path / "ids.txt", range(8_000_000, 8_000_010))
     again = crawl(
         "pins", "-a", f"ids_file={ids}", "-s", "BROWSER_ENABLED=False", sandbox_url=sandbox.url, db=db
     )
     assert again.returncode == 0, again.output[-1500:]
-    assert db_rows(db, "SELECT count(*) FROM pins")[0][0] == recovered + 10
+    assert db_rows(db, "SELECT count(*) FROM pins")[0][0] == recovered - 300 + 10
