@@ -94,6 +94,9 @@ class BrowserAddon:
         settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="addon")
         settings.set("PLAYWRIGHT_BROWSER_TYPE", "chromium", priority="addon")
         settings.set("PLAYWRIGHT_ABORT_REQUEST", "crawler.browser.abort_heavy_request", priority="addon")
+        settings.set(
+            "PLAYWRIGHT_PROCESS_REQUEST_HEADERS", "crawler.browser.request_headers", priority="addon"
+        )
 
 
 class SandboxAddon:

@@ -53,3 +53,15 @@ class PinImage:
     fallback_url: str | None = None
     path: str | None = None  # where it was saved, once it is
     using_fallback: bool = False  # the pipeline is trying fallback_url
+
+
+@dataclass(slots=True)
+class VehicleReport:
+    """A J.D. Power vehicle report, saved: where, how big, its SHA-256, and how long it took."""
+
+    ref: str
+    description: str
+    path: str
+    size: int
+    sha256: str
+    seconds: float

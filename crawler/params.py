@@ -82,3 +82,32 @@ class PinsSearchParams:
             if count <= 0:
                 raise ArgumentError(f"limit must be at least 1, got {count}")
         return cls(keyword=keyword.strip(), limit=count)
+
+
+@dataclass(frozen=True)
+class JDPowerParams:
+    max_downloads: int | None = None
+
+    @classmethod
+    def parse(cls, max_downloads: str | None = None, **unknown: str) -> JDPowerParams:
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ArgumentError(f"unknown argument(s) {names}; use -a max_downloads=N")
+        count = None
+        if max_downloads is not None:
+            try:
+                count = int(max_downloads)
+            except ValueError:
+                raise ArgumentError(f"max_downloads must be a whole number, got {max_downloads!r}") from None
+            if count < 1:
+                raise ArgumentError(f"max_downloads must be at least 1, got {count}")
+        return cls(max_downloads=count)
+
+
+def jdpower_credentials(environ: dict[str, str]) -> tuple[str, str]:
+    """JD_USER and JD_PASS from the environment (or .env, loaded into it by the settings)."""
+    user, password = environ.get("JD_USER", "").strip(), environ.get("JD_PASS", "")
+    missing = [name for name, value in (("JD_USER", user), ("JD_PASS", password)) if not value]
+    if missing:
+        raise ArgumentError(f"{' and '.join(missing)} not set: put them in the environment or in .env")
+    return user, password

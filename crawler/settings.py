@@ -91,6 +91,14 @@ PINTEREST_BASE_URL = "https://www.pinterest.com"
 PINTEREST_SESSION_RETRIES = 3  # warm-ups again after a 403 CSRF answer, per request
 PINTEREST_CLOSE_BROWSER_AFTER_WARMUP = True
 
+# J.D. Power (`scrapy crawl jdpower`); credentials only from JD_USER / JD_PASS (environment, .env)
+JDPOWER_BASE_URL = "https://www.jdpowervalues.com"
+CONCURRENT_CONTEXTS = 5  # browser contexts downloading at once
+JDPOWER_OUTPUT_DIR = "downloads"  # reports in <this>/<YYYY-MM-DD>/run-<N>/
+JDPOWER_RETRIES = 2  # per vehicle, each on a fresh page
+JDPOWER_PDF_TIMEOUT = 120  # seconds from the click to the whole PDF
+JDPOWER_CONTEXT_FAILURES = 3  # failures in a row before a context is closed and made anew
+
 EXTENSIONS = {
     "crawler.extensions.prompt_scheduling.PromptScheduling": 0,
     "crawler.extensions.progress.Progress": 0,

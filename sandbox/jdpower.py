@@ -39,7 +39,11 @@ from aiohttp import web
 
 from .server import Route, Sandbox
 
-HOSTS = ("www.jdpowervalues.com", "jdpowervalues.com")
+# The portal also answers on the sandbox's own address, so a spider can take the sandbox's URL as
+# its base URL (`-s JDPOWER_BASE_URL=http://127.0.0.1:PORT`) and its browser talks to it directly.
+# SANDBOX_URL's routing inside the browser cannot serve this site: Playwright does not route the
+# requests a redirect makes, and the login answers with redirects.
+HOSTS = ("www.jdpowervalues.com", "jdpowervalues.com", "127.0.0.1", "localhost")
 SESSION_COOKIE = "JDSESSION"
 PAGE_SIZE = 25
 _MAKES = {

@@ -159,7 +159,8 @@ if BrowserDownloadHandler is not None:
                     url=url,
                     method=overrides.get("method"),
                     headers=headers,
-                    post_data=overrides.get("post_data"),
+                    # a form the page posts: its body is the request's own, not an override
+                    post_data=overrides.get("post_data") or self._request.post_data_buffer,
                     max_redirects=0,
                 )
             except Exception:

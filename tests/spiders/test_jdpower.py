@@ -1,0 +1,107 @@
+"""`scrapy crawl jdpower` in headless Chromium against the sandbox's portal: login, licence,
+inventory, browser downloads in several contexts, the tracking table, run folders, metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CrawlResult, crawl
+
+pytestmark = pytest.mark.browser
+
+USER, PASSWORD = "test-user", "s3cret-Test-Pass"
+
+
+def _jdpower(sb, tmp_path: Path, *args: str, password: str = PASSWORD) -> CrawlResult:  # type: ignore[no-untyped-def]
+    return crawl(
+        "jdpower",
+        "-s", f"JDPOWER_BASE_URL={sb.url}",
+        "-s", f"JDPOWER_OUTPUT_DIR={tmp_path / 'downloads'}",
+        *args,
+        sandbox_url=None,
+        db=tmp_path / "jd.sqlite3",
+        env={"JD_USER": USER, "JD_PASS": password},
+    )  # fmt: skip
+
+
+def _rows(tmp_path: Path) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "jd.sqlite3") as conn:
+        return conn.execute(
+            "SELECT ref, status, pdf_path, size, sha256, attempts FROM vehicles ORDER BY ref"
+        ).fetchall()
+
+
+def test_every_report_once_valid_named_from_its_reference(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox(vehicles=12, pdf_delay_ms=300, jd_user=USER, jd_pass=PASSWORD)
+    result = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=3")
+    assert result.returncode == 0, result.output[-3000:]
+    run = tmp_path / "downloads" / date.today().isoformat() / "run-1"
+    pdfs = sorted(run.glob("*.pdf"))
+    assert len(pdfs) == 12
+    rows = _rows(tmp_path)
+    assert [r[1] for r in rows] == ["done"] * 12
+    for ref, _, path, size, sha256, _ in rows:
+        data = Path(path).read_bytes()
+        assert Path(path) == run / f"{ref}.pdf"  # never the server's suggested name
+        assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF") and ref.encode() in data
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha256)
+    assert len({r[4] for r in rows}) == 12
+    assert not list((tmp_path / "downloads").rglob("*.part"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["total_inventory"], metrics["succeeded"], metrics["failed"]) == (12, 12, 0)
+    assert (metrics["concurrent_contexts"], metrics["success_rate"]) == (3, 1.0)
+    assert metrics["speedup_factor"] > 0 and metrics["avg_seconds_per_vehicle"] >= 0.3
+    stats = sb.stats()
+    assert stats["peak_inflight"] >= 2  # the contexts waited for their reports at the same time
+    assert stats["resources"]["pdf"] == {"unique": 12, "repeated": 0, "max_fetches": 1}
+    assert "127.0.0.1 /static/*" not in stats["requests"]  # stylesheets, fonts, images blocked
+
+    again = _jdpower(sb, tmp_path)
+    assert again.returncode == 0
+    assert "Nothing to download: 12 vehicles already downloaded" in again.output
+    assert sb.stats()["resources"]["pdf"]["repeated"] == 0
+    second = json.loads((run.parent / "run-2" / "metrics.json").read_text())
+    assert (second["skipped_already_downloaded"], second["attempted"]) == (12, 0)
+
+
+def test_wrong_credentials_one_line_naming_the_user_never_the_password(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox(vehicles=5, jd_user=USER, jd_pass=PASSWORD)
+    wrong = "wrong-Pass-9137"
+    result = _jdpower(sb, tmp_path, "-s", f"JOBDIR={tmp_path / 'job'}", password=wrong)
+    assert result.returncode == 1
+    errors = [line for line in result.output.splitlines() if "] ERROR: " in line]
+    assert len(errors) == 1 and repr(USER) in errors[0] and "Invalid username or password" in errors[0]
+    assert not (tmp_path / "downloads").exists()  # nothing saved, not even a run folder
+    assert _rows(tmp_path) == []
+    for file in [*tmp_path.rglob("*")]:
+        if file.is_file():
+            assert wrong.encode() not in file.read_bytes(), file
+    assert wrong not in result.output
+
+
+def test_missing_credentials_stop_before_the_start(tmp_path: Path) -> None:
+    result = crawl(
+        "jdpower", sandbox_url=None, db=tmp_path / "jd.sqlite3", env={"JD_USER": "", "JD_PASS": ""}
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: jdpower: JD_USER and JD_PASS not set: put them in the environment or in .env"
+    ]
+
+
+def test_an_expired_session_logs_in_again_and_loses_nothing(make_sandbox, tmp_path: Path) -> None:
+    # sessions last 4 s; the run takes about 10
+    sb = make_sandbox(vehicles=14, pdf_delay_ms=500, session_ttl_s=4, jd_user=USER, jd_pass=PASSWORD)
+    result = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=2")
+    assert result.returncode == 0, result.output[-3000:]
+    assert [r[1] for r in _rows(tmp_path)] == ["done"] * 14
+    (metrics_file,) = (tmp_path / "downloads").rglob("metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["relogins"] >= 1 and metrics["succeeded"] == 14
+    assert sb.stats()["requests"]["jdpower logins"]["accepted"] == metrics["relogins"] + 1
