@@ -204,15 +204,17 @@ class JDPowerSessionMiddleware:
                 raise _Transient(f"the login page answered HTTP {response.status}")
             await page.fill("#username", user)
             await page.fill("#password", password)
+            # clicks through the controls' own handlers: Playwright's actionability checks wait
+            # for animation frames, which a busy headless browser delays by up to a second
             async with page.expect_navigation(timeout=self.login_timeout_ms):
-                await page.click("#sign-in")
+                await page.dispatch_event("#sign-in", "click")
             error = await page.query_selector("#login-error")
             if error is not None:
                 said = (await error.inner_text()).strip()
                 raise LoginRefused(f"the site refused the login of user {user!r}: {said[:200]}")
             if urlsplit(page.url).path.rstrip("/") == "/licence":
                 async with page.expect_navigation(timeout=self.login_timeout_ms):
-                    await page.click("#accept")
+                    await page.dispatch_event("#accept", "click")
                 self.crawler.stats.inc_value("jdpower/licence/accepted")
             if urlsplit(page.url).path.rstrip("/") in ("/login", "/licence"):
                 raise _Transient(f"the site kept showing {urlsplit(page.url).path}")

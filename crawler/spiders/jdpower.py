@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,8 +208,6 @@ class JDPowerSpider(scrapy.Spider):
         request = response.request
         assert request is not None
         context = response.meta["playwright_context"]
-        for request_ in self._next(context):
-            yield request_
         started = time.monotonic()
         try:
             async with self.report_locks[context]:
@@ -218,8 +216,10 @@ class JDPowerSpider(scrapy.Spider):
                     self.crawler.stats.inc_value("jdpower/skipped_claimed")
                     self._count_done()
                     await _close_page(page)
+                    for request_ in self._next(context):
+                        yield request_
                     return
-                data, expected = await self._click_download(page)
+                data, expected = await self._click_download(page, lambda: self._prefetch(context))
             await _close_page(page)
         except SessionExpired:
             await _close_page(page)
@@ -250,8 +250,17 @@ class JDPowerSpider(scrapy.Spider):
             return
         yield await self._save(vehicle, data, time.monotonic() - started, context)
 
-    async def _click_download(self, page: Any) -> tuple[bytes, int | None]:
-        """Click "Download PDF"; the bytes the browser downloaded and the size announced."""
+    def _prefetch(self, context: str) -> None:
+        """A report is being made: open the next vehicle's page in the same context meanwhile.
+        (Not before: at the start, ten pages opening at once made the first round 2 s slower.)"""
+        engine = self.crawler.engine
+        if engine is not None:
+            for request in self._next(context):
+                engine.crawl(request)
+
+    async def _click_download(self, page: Any, started: Callable[[], None]) -> tuple[bytes, int | None]:
+        """Click "Download PDF"; the bytes the browser downloaded and the size announced.
+        `started` is called once the site has accepted to make the report."""
         timeout = self.pdf_timeout_ms
         download_waiter = asyncio.ensure_future(page.wait_for_event("download", timeout=timeout))
         report_waiter = asyncio.ensure_future(
@@ -267,6 +276,7 @@ class JDPowerSpider(scrapy.Spider):
                 raise SessionExpired
             if answer.status != 200:
                 raise ReportFailed(f"the report API answered HTTP {answer.status}")
+            started()
             expected: int | None = None
             done, _ = await asyncio.wait(
                 {download_waiter, report_waiter}, return_when=asyncio.FIRST_COMPLETED
