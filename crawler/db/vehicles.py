@@ -7,7 +7,7 @@ so of two contexts or two runs asking for the same vehicle, exactly one gets it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -143,3 +143,24 @@ def counts(engine: Engine) -> dict[str, int]:
 
     with engine.connect() as conn:
         return dict(conn.execute(select(Vehicle.status, func.count()).group_by(Vehicle.status)).all())
+
+
+def release_dead_claims(engine: Engine, host: str, alive: Callable[[int], bool]) -> int:
+    """Claims of runs on `host` whose process is gone (a kill -9, a crash) go back to pending at
+    once, so the next run does not wait for them to go stale. Claimers are `host:pid:start`."""
+    with engine.connect() as conn:
+        claimers = list(
+            conn.scalars(select(Vehicle.claimed_by).where(Vehicle.status == DOWNLOADING).distinct())
+        )
+    released = 0
+    for claimer in claimers:
+        parts = (claimer or "").split(":")
+        if (
+            claimer
+            and len(parts) >= 2
+            and parts[0] == host
+            and parts[1].isdigit()
+            and not alive(int(parts[1]))
+        ):
+            released += release_claims(engine, claimer)
+    return released

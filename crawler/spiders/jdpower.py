@@ -43,6 +43,7 @@ from crawler.db.vehicles import (
     mark_failed,
     record_seen,
     release_claims,
+    release_dead_claims,
 )
 from crawler.items import VehicleReport
 from crawler.middlewares.jdpower_session import SESSION_EXPIRED, SESSION_META
@@ -111,6 +112,9 @@ class JDPowerSpider(scrapy.Spider):
         self.run_dir: Path | None = None  # made once logged in: a refused login saves nothing
         self.run_name = ""
         self.claimer = f"{socket.gethostname()}:{os.getpid()}:{time.time():.0f}"
+        released = await asyncio.to_thread(release_dead_claims, self.engine_db, socket.gethostname(), _alive)
+        if released:
+            self.logger.info("%d vehicles claimed by a run that died go back to pending", released)
         self.started = time.monotonic()
         self.scheduled = self.succeeded = self.failed_count = self.skipped_done = 0
         self.inventory_total = 0
@@ -417,6 +421,16 @@ class JDPowerSpider(scrapy.Spider):
             self.skipped_done,
             self.run_dir / "metrics.json",
         )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -18,6 +18,7 @@ from crawler.db.vehicles import (
     record_attempt,
     record_seen,
     release_claims,
+    release_dead_claims,
 )
 
 
@@ -84,3 +85,14 @@ def test_failed_vehicles_keep_the_error_and_are_tried_by_a_later_run(engine) -> 
     row = _row(engine, "JDP-7")
     assert (row.status, row.attempts, row.error) == ("failed", 2, "timeout")
     assert claim(engine, "JDP-7", "run-b")
+
+
+def test_claims_of_a_dead_run_on_this_host_are_released_at_once(engine) -> None:
+    _seen(engine, "JDP-20", "JDP-21", "JDP-22")
+    assert claim(engine, "JDP-20", "here:4242:1")  # killed
+    assert claim(engine, "JDP-21", "here:77:1")  # still running
+    assert claim(engine, "JDP-22", "elsewhere:4242:1")  # another machine: only staleness tells
+    assert release_dead_claims(engine, "here", alive=lambda pid: pid != 4242) == 1
+    assert claim(engine, "JDP-20", "here:99:2")
+    assert not claim(engine, "JDP-21", "here:99:2")
+    assert not claim(engine, "JDP-22", "here:99:2")
