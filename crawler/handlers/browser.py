@@ -7,6 +7,7 @@ One shared instance per crawler halves that and keeps one browser, one set of co
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -55,4 +56,13 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
         self._closed = True
         if self._http is not None:
             await self._http.close()
+        # scrapy-playwright closes every context it still lists and stops at the first error
+        # other than TargetClosedError, never closing the browser then: a context a spider or
+        # middleware closed a moment before answers "Failed to find context" (seen in CI, with
+        # a traceback in the log). Each is closed here on its own, whatever it answers.
+        wrappers = list(self.context_wrappers.values())
+        self.context_wrappers.clear()
+        await asyncio.gather(
+            *(asyncio.wait_for(wrapper.context.close(), 10) for wrapper in wrappers), return_exceptions=True
+        )
         await super().close()
