@@ -153,6 +153,12 @@ class JDPowerSite:
             return None
         return session
 
+    def drop_sessions(self) -> int:
+        count = len(self.sessions)
+        self.sessions.clear()
+        self.sandbox.stats.by_route["jdpower sessions"]["expired"] += count
+        return count
+
     def _new_session(self, response: web.StreamResponse) -> Session:
         sid = secrets.token_urlsafe(24)
         session = Session(created=time.monotonic(), csrf=secrets.token_urlsafe(16))
@@ -410,6 +416,7 @@ def _login_form(csrf: str, error: str | None) -> str:
 
 def register(sandbox: Sandbox) -> None:
     site = JDPowerSite(sandbox)
+    sandbox.session_droppers.append(site.drop_sessions)
     sandbox.add_site(
         HOSTS,
         [

@@ -59,6 +59,12 @@ class SandboxProcess:
         req = urllib.request.Request(f"{self.url}/_sandbox/reset", method="POST")
         urllib.request.urlopen(req, timeout=10).close()
 
+    def expire_sessions(self) -> int:
+        """Log every client out now (each site's live sessions expire); how many there were."""
+        req = urllib.request.Request(f"{self.url}/_sandbox/expire-sessions", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return int(json.load(resp)["expired"])
+
     def count(self, host: str, route: str, status: str | None = None) -> int:
         counts = self.stats()["requests"].get(f"{host} {route}", {})
         return counts.get(status, 0) if status else sum(counts.values())

@@ -106,6 +106,8 @@ class Sandbox:
         self.stats = Stats()
         self.bucket = TokenBucket(knobs.rate_limit) if knobs.rate_limit > 0 else None
         self.sites: dict[str, list[Route]] = {}
+        # each site's "log everybody out": what a deploy or a security reset does to live sessions
+        self.session_droppers: list[Callable[[], int]] = []
 
     def add_site(self, hosts: tuple[str, ...], routes: list[Route]) -> None:
         for host in hosts:
@@ -178,6 +180,8 @@ class Sandbox:
         if request.path == "/_sandbox/reset" and request.method == "POST":
             self.stats = Stats()
             return web.json_response({"reset": True})
+        if request.path == "/_sandbox/expire-sessions" and request.method == "POST":
+            return web.json_response({"expired": sum(drop() for drop in self.session_droppers)})
         return web.Response(status=404, text="sandbox: unknown control path\n")
 
 
