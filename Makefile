@@ -19,14 +19,16 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 # scrapy-playwright drives the system's Chromium; `playwright install` cannot download here.
+# Headless runs use Debian's chromium-headless-shell (half the memory and CPU of the full
+# browser's headless mode); HEADLESS=false needs the full chromium.
 chromium:
-	@if command -v chromium >/dev/null 2>&1; then \
-		echo "chromium: $$(command -v chromium)"; \
+	@if command -v chromium >/dev/null 2>&1 && command -v chromium-headless-shell >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium), $$(command -v chromium-headless-shell)"; \
 	else \
-		echo "installing Debian's chromium"; \
+		echo "installing Debian's chromium and chromium-headless-shell"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
-		&& echo "chromium: $$(command -v chromium)"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-headless-shell >/dev/null \
+		&& echo "chromium: $$(command -v chromium), $$(command -v chromium-headless-shell)"; \
 	fi
 
 DEMO_DB := sqlite:///data/crawler.sqlite3

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,22 +37,35 @@ class Run:
 
 
 def run_crawl(
-    args: list[str], *, env: dict[str, str] | None = None, timeout: float = 3600, sample_every: float = 0.5
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 3600,
+    sample_every: float = 0.5,
+    sample: Callable[[Any], None] | None = None,
 ) -> tuple[Run, str]:
     """`scrapy crawl ...` in a child process, as a user runs it (see run_command)."""
-    run, out = run_command([SCRAPY, "crawl", *args], env=env, timeout=timeout, sample_every=sample_every)
+    run, out = run_command(
+        [SCRAPY, "crawl", *args], env=env, timeout=timeout, sample_every=sample_every, sample=sample
+    )
     run.name = "scrapy crawl"
     return run, out
 
 
 def run_command(
-    argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 3600, sample_every: float = 0.5
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 3600,
+    sample_every: float = 0.5,
+    sample: Callable[[Any], None] | None = None,
 ) -> tuple[Run, str]:
     """A command in a child process, timed from launch to exit (interpreter start-up included).
 
     Returns wall time, CPU seconds (the command and every process it started, from the kernel's
     accounting of reaped children) and the peak resident memory of the command's own process
-    (sampled every `sample_every` s), with its output.
+    (sampled every `sample_every` s), with its output. `sample`, when given, is also called
+    with the running psutil.Process at every sample.
     """
     import psutil
 
@@ -75,6 +89,8 @@ def run_command(
         # the crawl being measured
         with contextlib.suppress(psutil.Error):
             peak = max(peak, proc.memory_info().rss)
+        if sample is not None:
+            sample(proc)
         if time.perf_counter() - started > timeout:
             proc.kill()
         # wait, not sleep: the wall time must end when the crawl does, not at the next sample

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 BLOCKED_RESOURCE_TYPES = frozenset({"image", "stylesheet", "font", "media"})
 
@@ -34,3 +40,42 @@ async def request_headers(
             headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
             headers["content-type"] = own["content-type"]
     return headers
+
+
+async def close_page(page: Any, timeout_s: float = 10.0) -> None:
+    """Close a page a callback kept (`playwright_include_page`), whatever state it is in.
+
+    Chromium never answers Playwright's close for a page whose navigation is still under way
+    when it is asked (seen here: a report link answered 500 and the page closed at once), and
+    `page.close()` waits forever: the page keeps its place among the context's
+    PLAYWRIGHT_MAX_PAGES_PER_CONTEXT, and once every place is taken the crawl stands still.
+    After `timeout_s` the page's whole context is closed instead (that always answers);
+    scrapy-playwright makes it anew for the next request that names it."""
+    try:
+        await asyncio.wait_for(page.close(), timeout_s)
+    except TimeoutError:
+        logger.warning("A browser page did not close in %.0f s; closing its context", timeout_s)
+        await close_context(page, timeout_s)
+    except Exception:  # closed already, or the browser went away: nothing left to close
+        pass
+
+
+async def close_context(page: Any, timeout_s: float = 10.0) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(page.context.close(), timeout_s)
+
+
+class Background:
+    """Fire-and-forget coroutines that cannot vanish half-way.
+
+    The event loop holds only a weak reference to a task: one kept nowhere else can be
+    garbage-collected before it ends (asyncio's documentation says so for `create_task`)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Future[Any]] = set()
+
+    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(awaitable)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task

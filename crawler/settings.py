@@ -81,7 +81,8 @@ DATABASE_BATCH_SIZE = 500
 DATABASE_FLUSH_INTERVAL = 1.0  # seconds: the most a crash can lose of fetched-but-unsaved work
 
 BROWSER_ENABLED = True
-BROWSER_EXECUTABLE = ""  # empty: the first of chromium / chromium-browser on PATH
+BROWSER_EXECUTABLE = ""  # empty: chromium-headless-shell (headless), else chromium, on PATH
+BROWSER_DRIVER_HEAP_MB = 128  # heap limit of Playwright's Node.js driver (NODE_OPTIONS wins)
 HEADLESS = True
 PLAYWRIGHT_MAX_CONTEXTS = 8
 
@@ -96,7 +97,9 @@ JDPOWER_BASE_URL = "https://www.jdpowervalues.com"
 CONCURRENT_CONTEXTS = 5  # browser contexts downloading at once
 JDPOWER_OUTPUT_DIR = "downloads"  # reports in <this>/<YYYY-MM-DD>/run-<N>/
 JDPOWER_RETRIES = 2  # per vehicle, each on a fresh page
+JDPOWER_HTTP_RETRIES = 2  # a 5xx/429 on one step, tried again in place before it counts as a try
 JDPOWER_PDF_TIMEOUT = 120  # seconds from the click to the whole PDF
+JDPOWER_CONTEXT_VEHICLES = 50  # a worker's browser context is made anew after this many vehicles
 JDPOWER_CONTEXT_FAILURES = 3  # failures in a row before a context is closed and made anew
 
 EXTENSIONS = {

@@ -96,19 +96,16 @@ def crawl(
     return CrawlResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def start_crawl(spider: str, *args: str, sandbox_url: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [
-        SCRAPY,
-        "crawl",
-        spider,
-        *args,
-        "-s",
-        f"SANDBOX_URL={sandbox_url}",
-        *_outputs_beside(db),
-    ]
+def start_crawl(
+    spider: str, *args: str, sandbox_url: str | None, db: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    cmd = [SCRAPY, "crawl", spider, *args, *_outputs_beside(db)]
+    if sandbox_url:
+        cmd += ["-s", f"SANDBOX_URL={sandbox_url}"]
     return subprocess.Popen(
         cmd,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -30,6 +30,7 @@ _SUCCESS_REASONS = {
     "closespider_pagecount",
     "closespider_timeout",
     "closespider_errorcount",
+    "max_downloads",  # jdpower: -a max_downloads=N reached
 }
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 
+from crawler.browser import Background, close_context, close_page
 from crawler.params import ArgumentError, jdpower_credentials
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class JDPowerSessionMiddleware:
         self._logging_in: asyncio.Future[JDPowerSession] | None = None
         self._failure: LoginRefused | None = None
         self.relogins = 0
+        self.background = Background()
         crawler.signals.connect(self._strip_before_queue, signal=signals.request_scheduled)
         crawler.signals.connect(self._expired_elsewhere, signal=SESSION_EXPIRED)
 
@@ -103,7 +105,7 @@ class JDPowerSessionMiddleware:
             return response
         page = request.meta.get("playwright_page")
         if page is not None:
-            self._closing = asyncio.ensure_future(_close(page))
+            self.background.spawn(close_page(page))
         if used is self.session:  # the first request to notice drops the dead session
             logger.info("J.D. Power session expired; logging in again")
             self.session = None
@@ -157,7 +159,7 @@ class JDPowerSessionMiddleware:
         logger.error("%s; stopping the crawl", exc)
         engine = self.crawler.engine
         if engine is not None:
-            self._stopping = asyncio.ensure_future(engine.close_spider_async(reason="login_failed"))
+            self.background.spawn(engine.close_spider_async(reason="login_failed"))
 
     async def _browser_login(self) -> JDPowerSession:
         try:
@@ -195,7 +197,7 @@ class JDPowerSessionMiddleware:
         except Exception as exc:
             page = request.meta.get("playwright_page")
             if page is not None:
-                await _close(page, context=True)
+                await close_context(page)
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise _Transient(f"the login page: {reason[:200]}") from None
         page = response.meta["playwright_page"]
@@ -213,8 +215,7 @@ class JDPowerSessionMiddleware:
                 said = (await error.inner_text()).strip()
                 raise LoginRefused(f"the site refused the login of user {user!r}: {said[:200]}")
             if urlsplit(page.url).path.rstrip("/") == "/licence":
-                async with page.expect_navigation(timeout=self.login_timeout_ms):
-                    await page.dispatch_event("#accept", "click")
+                await self._accept_licence(page)
                 self.crawler.stats.inc_value("jdpower/licence/accepted")
             if urlsplit(page.url).path.rstrip("/") in ("/login", "/licence"):
                 raise _Transient(f"the site kept showing {urlsplit(page.url).path}")
@@ -227,7 +228,7 @@ class JDPowerSessionMiddleware:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise _Transient(reason[:200]) from None
         finally:
-            await _close(page, context=True)
+            await close_context(page)
         if self.session is None and self.crawler.stats.get_value("jdpower/login/ok"):
             self.relogins += 1
             self.crawler.stats.inc_value("jdpower/relogins")
@@ -236,10 +237,29 @@ class JDPowerSessionMiddleware:
         self.session = JDPowerSession(cookies)
         return self.session
 
-
-async def _close(page: Any, context: bool = False) -> None:
-    with contextlib.suppress(Exception):
-        await page.close()
-    if context:
-        with contextlib.suppress(Exception):
-            await page.context.close()
+    async def _accept_licence(self, page: Any) -> None:
+        """Click the licence's "Accept": its JavaScript posts the acceptance, then leaves the page.
+        A refused post leaves the page where it is, so that is waited for too (else a 500 there
+        cost the whole navigation timeout, 60 s, with every context waiting for the login)."""
+        timeout = self.login_timeout_ms
+        left = asyncio.ensure_future(page.wait_for_event("framenavigated", timeout=timeout))
+        refused = asyncio.ensure_future(
+            page.wait_for_event(
+                "response",
+                predicate=lambda r: r.request.method != "GET" and r.status >= 400,
+                timeout=timeout,
+            )
+        )
+        try:
+            await page.dispatch_event("#accept", "click")
+            done, _ = await asyncio.wait({left, refused}, return_when=asyncio.FIRST_COMPLETED)
+            if refused in done and refused.exception() is None:
+                raise _Transient(f"accepting the licence: HTTP {refused.result().status}")
+            await left  # a navigation, or its timeout
+            await page.wait_for_load_state("domcontentloaded", timeout=timeout)
+        finally:
+            for waiter in (left, refused):
+                if not waiter.done():
+                    waiter.cancel()
+                with contextlib.suppress(BaseException):
+                    await waiter

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import os
 import socket
@@ -34,6 +35,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawler.browser import Background, close_context, close_page
 from crawler.db import make_engine
 from crawler.db.vehicles import (
     SeenVehicle,
@@ -58,7 +60,15 @@ class SessionExpired(Exception):
 
 
 class ReportFailed(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status the site answered, when that was the failure
+
+
+TURN = "jdpower_turn"  # meta: this request holds its worker's turn (see _next)
+WORKER = "jdpower_worker"  # meta: the worker (0..CONCURRENT_CONTEXTS-1) whose context it uses
+# meta of one try, not carried to the next (retry_times is: it counts the vehicle's tries)
+_THIS_TRY = ("playwright_page", "download_latency", "redirect_times", "redirect_urls", "redirect_reasons")
 
 
 class JDPowerSpider(scrapy.Spider):
@@ -72,14 +82,16 @@ class JDPowerSpider(scrapy.Spider):
         # a context is a worker: one report at a time, the next vehicle's page loading meanwhile
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 2,
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": 60_000,
+        "META_COPY_WARN_SKIP_KEYS": ["retry_times"],  # a vehicle's tries, counted on purpose
     }
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
         contexts = max(1, settings.getint("CONCURRENT_CONTEXTS", 5))
-        # two pages per context (a report, the next page), the login context, the inventory calls
-        settings.set("PLAYWRIGHT_MAX_CONTEXTS", contexts + 1, priority="spider")
+        # a context per worker, and its next one while it is made anew; the login's
+        settings.set("PLAYWRIGHT_MAX_CONTEXTS", 2 * contexts + 1, priority="spider")
+        # two pages per context (a report, the next page), the login, the inventory calls
         settings.set("CONCURRENT_REQUESTS", 2 * contexts + 2, priority="spider")
         settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", 2 * contexts + 2, priority="spider")
 
@@ -106,6 +118,9 @@ class JDPowerSpider(scrapy.Spider):
         self.base_url = settings.get("JDPOWER_BASE_URL").rstrip("/")
         self.contexts = max(1, settings.getint("CONCURRENT_CONTEXTS", 5))
         self.retries = settings.getint("JDPOWER_RETRIES", 2)
+        self.http_retries = settings.getint("JDPOWER_HTTP_RETRIES", 2)
+        # the statuses Scrapy's RetryMiddleware retries, and a rate limit's
+        self.passing_statuses = {int(code) for code in settings.getlist("RETRY_HTTP_CODES")} | {429}
         self.pdf_timeout_ms = settings.getfloat("JDPOWER_PDF_TIMEOUT", 120) * 1000
         self.context_failures_limit = settings.getint("JDPOWER_CONTEXT_FAILURES", 3)
         self.engine_db = await asyncio.to_thread(make_engine, settings.get("DATABASE_URL"))
@@ -120,14 +135,23 @@ class JDPowerSpider(scrapy.Spider):
         self.inventory_total = 0
         self.vehicle_seconds = 0.0
         self.context_failures: dict[str, int] = {}
+        self.background = Background()
         # The workers: one report at a time per context (`report_locks`), and while it is made
         # the context already opens the next vehicle's page (two pages per context), so page
         # loads never wait in line behind the reports: a page costs 0.3-0.8 s of a 2.5 s
         # vehicle when five contexts load theirs at once.
-        self.pending: deque[InventoryVehicle] = deque()
+        self.pending: deque[InventoryVehicle | scrapy.Request] = deque()
         self.queued_refs: set[str] = set()
-        self.idle = [f"jdpower-{k}" for k in reversed(range(self.contexts))]
-        self.report_locks = {f"jdpower-{k}": asyncio.Lock() for k in range(self.contexts)}
+        self.idle = list(reversed(range(self.contexts)))  # workers waiting for a vehicle
+        self.report_locks = [asyncio.Lock() for _ in range(self.contexts)]
+        # Each worker's context is made anew every JDPOWER_CONTEXT_VEHICLES vehicles: what a
+        # context gathers (in Chromium and in Playwright's driver) goes with it, so memory
+        # stays flat over an 8-hour run. The next vehicle opens in the new context while the
+        # old one finishes its last report; the old one is closed with that report's page.
+        self.recycle_after = settings.getint("JDPOWER_CONTEXT_VEHICLES", 50)
+        self.generation = [0] * self.contexts
+        self.served: dict[str, int] = {}
+        self.retired: set[str] = set()
         yield self._inventory_request(1)
 
     # --- the inventory ---
@@ -176,25 +200,87 @@ class JDPowerSpider(scrapy.Spider):
             self.queued_refs.add(vehicle.ref)
             self.pending.append(vehicle)
             self.crawler.stats.set_value("progress/total", self.scheduled)
-        while self.idle and self.pending:
-            yield self._vehicle_request(self.pending.popleft(), self.idle.pop())
+        for request in self._wake():
+            yield request
 
-    def _next(self, context: str) -> Iterator[scrapy.Request]:
-        """The worker `context` took up a vehicle: open the next one's page meanwhile."""
-        if not self.pending:
-            if context not in self.idle:
-                self.idle.append(context)
+    # --- the workers ---
+    # Each context is a worker that holds one "turn" (meta[TURN]): the request holding it opens
+    # its vehicle's page, and once that vehicle's report is under way the turn passes to the
+    # next vehicle of `pending`, whose page then loads in the same context meanwhile. A try that
+    # fails before passing its turn on is retried with it; one that fails after goes back to
+    # the front of `pending` for whichever worker comes next. So a context never has more than
+    # two pages to open, and no turn is lost or doubled, whatever fails.
+    def _next(self, worker: int) -> Iterator[scrapy.Request]:
+        """The turn of `worker`: its next vehicle, or it waits among the idle ones."""
+        if not self.crawler.crawling:  # stopping (Ctrl+C): what is left stays pending in the database
             return
-        yield self._vehicle_request(self.pending.popleft(), context)
+        if not self.pending:
+            if worker not in self.idle:
+                self.idle.append(worker)
+            return
+        yield self._dispatch(self.pending.popleft(), worker)
 
-    def _vehicle_request(self, vehicle: InventoryVehicle, context: str) -> scrapy.Request:
+    def _context(self, worker: int) -> str:
+        generation = self.generation[worker]
+        return f"jdpower-{worker}" if not generation else f"jdpower-{worker}.{generation}"
+
+    def _wake(self) -> Iterator[scrapy.Request]:
+        """Idle workers take up what `pending` now holds."""
+        while self.idle and self.pending and self.crawler.crawling:
+            yield self._dispatch(self.pending.popleft(), self.idle.pop())
+
+    def _dispatch(self, item: InventoryVehicle | scrapy.Request, worker: int) -> scrapy.Request:
+        if isinstance(item, scrapy.Request):  # a vehicle to try again
+            item.meta.update({"playwright_context": self._context(worker), WORKER: worker, TURN: True})
+            return item
+        return self._vehicle_request(item, worker)
+
+    def _pass_turn(self, request: scrapy.Request) -> None:
+        """`request`'s report is under way: its worker opens the next vehicle's page meanwhile.
+        (Not before: at the start, ten pages opening at once made the first round 2 s slower.)"""
+        if not request.meta.get(TURN):
+            return
+        request.meta[TURN] = False
+        worker, context = request.meta[WORKER], request.meta["playwright_context"]
+        self.served[context] = self.served.get(context, 0) + 1
+        if self.served[context] >= self.recycle_after and context == self._context(worker):
+            self.generation[worker] += 1
+            self.retired.add(context)
+            self.crawler.stats.inc_value("jdpower/contexts_recycled")
+        engine = self.crawler.engine
+        if engine is None:
+            return
+        for next_request in self._next(worker):
+            try:
+                engine.crawl(next_request)
+            except RuntimeError:  # the spider closed meanwhile (max_downloads)
+                return
+
+    def _again(self, request: scrapy.Request, retry: scrapy.Request | None) -> Iterator[scrapy.Request]:
+        """After a failed try of `request`: its `retry` (None: given up) and the worker's turn."""
+        if retry is not None:
+            for key in _THIS_TRY:
+                retry.meta.pop(key, None)
+        if request.meta.get(TURN):
+            if retry is not None:
+                retry.meta[TURN] = True
+                yield retry
+            else:
+                yield from self._next(request.meta[WORKER])
+        elif retry is not None:
+            self.pending.appendleft(retry)
+            yield from self._wake()
+
+    def _vehicle_request(self, vehicle: InventoryVehicle, worker: int) -> scrapy.Request:
         meta: dict[str, Any] = {
             "jdpower": True,
             "playwright": True,
             "playwright_include_page": True,
-            "playwright_context": context,
+            "playwright_context": self._context(worker),
+            WORKER: worker,
             "vehicle": {"ref": vehicle.ref, "description": vehicle.description},
             "dont_retry": True,  # retried here, with a fresh page, counted per vehicle
+            TURN: True,
         }
         # each vehicle enters `pending` once per run; a resumed run asks the database again
         return scrapy.Request(
@@ -214,19 +300,19 @@ class JDPowerSpider(scrapy.Spider):
         context = response.meta["playwright_context"]
         started = time.monotonic()
         try:
-            async with self.report_locks[context]:
+            async with self.report_locks[response.meta[WORKER]]:
                 started = time.monotonic()
                 if not await asyncio.to_thread(claim, self.engine_db, vehicle["ref"], self.claimer):
                     self.crawler.stats.inc_value("jdpower/skipped_claimed")
                     self._count_done()
-                    await _close_page(page)
-                    for request_ in self._next(context):
+                    await self._close(page, context)
+                    for request_ in self._again(request, None):
                         yield request_
                     return
-                data, expected = await self._click_download(page, lambda: self._prefetch(context))
-            await _close_page(page)
+                data, expected = await self._report_with_retries(page, request)
+            await self._close(page, context)
         except SessionExpired:
-            await _close_page(page)
+            await self._close(page, context)
             # the session died between the page and its report: log in again, try again
             self.crawler.signals.send_catch_log(SESSION_EXPIRED, session=response.meta.get(SESSION_META))
             tries = response.meta.get("jdpower_relogin", 0) + 1
@@ -235,41 +321,57 @@ class JDPowerSpider(scrapy.Spider):
                     yield item
                 return
             retry = request.replace(dont_filter=True)
-            for key in ("playwright_page", "download_latency"):  # this try's, not the next one's
-                retry.meta.pop(key, None)
             retry.meta["jdpower_relogin"] = tries
-            yield retry
+            for item in self._again(request, retry):
+                yield item
             return
         except Exception as exc:
             failures = self._failed(request, vehicle, exc, page)
-            await _close_page(page)
+            await self._close(page, context)
             for item in failures:
                 yield item
             return
         problem = pdf_problem(data, expected)
         if problem is not None:
-            await _close_page(page)
             for item in self._failed(request, vehicle, ReportFailed(problem), None):
                 yield item
             return
         yield await self._save(vehicle, data, time.monotonic() - started, context)
 
-    def _prefetch(self, context: str) -> None:
-        """A report is being made: open the next vehicle's page in the same context meanwhile.
-        (Not before: at the start, ten pages opening at once made the first round 2 s slower.)"""
-        engine = self.crawler.engine
-        if engine is not None:
-            for request in self._next(context):
-                engine.crawl(request)
+    async def _close(self, page: Any, context: str) -> None:
+        """Close a vehicle's page; and its context too, when that was the context's last one."""
+        await close_page(page)
+        if context in self.retired:
+            self.retired.discard(context)
+            await close_context(page)
+
+    async def _report_with_retries(self, page: Any, request: scrapy.Request) -> tuple[bytes, int | None]:
+        """The report; the site's passing errors on the report API or link (RETRY_HTTP_CODES, 429)
+        tried again on the same page, up to JDPOWER_HTTP_RETRIES times, before they count as a
+        failed try of the vehicle: at a 5% error rate per request a try fails 14% of the time,
+        and three tries in a row 0.3%, too close to the 0.5% of vehicles a long run may lose."""
+        for attempt in range(self.http_retries + 1):
+            try:
+                return await self._click_download(page, lambda: self._pass_turn(request))
+            except ReportFailed as exc:
+                if exc.status not in self.passing_statuses or attempt == self.http_retries:
+                    raise
+                self.crawler.stats.inc_value("jdpower/http_retries")
+                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+        raise AssertionError("unreachable")
 
     async def _click_download(self, page: Any, started: Callable[[], None]) -> tuple[bytes, int | None]:
         """Click "Download PDF"; the bytes the browser downloaded and the size announced.
-        `started` is called once the site has accepted to make the report."""
+        `started` is called once the site has accepted to make the report.
+
+        The report link the page then opens goes through `_report_route`: an error or a login
+        redirect there is answered to the page with a 204 (no navigation), since Chromium never
+        answers closing a page that is still on its way to an error page: its place among
+        the context's pages was lost for good, and after ten of those the crawl stood still."""
         timeout = self.pdf_timeout_ms
+        report: asyncio.Future[tuple[int, dict[str, str]]] = asyncio.get_running_loop().create_future()
+        await page.route(REPORT_URLS, functools.partial(_report_route, report, timeout))
         download_waiter = asyncio.ensure_future(page.wait_for_event("download", timeout=timeout))
-        report_waiter = asyncio.ensure_future(
-            page.wait_for_event("response", predicate=lambda r: "/reports/" in r.url, timeout=timeout)
-        )
         try:
             async with page.expect_response(lambda r: r.url.endswith("/api/reports"), timeout=timeout) as api:
                 # the control's own click handler, without Playwright's actionability waits
@@ -279,20 +381,15 @@ class JDPowerSpider(scrapy.Spider):
             if answer.status == 401:
                 raise SessionExpired
             if answer.status != 200:
-                raise ReportFailed(f"the report API answered HTTP {answer.status}")
+                raise ReportFailed(f"the report API answered HTTP {answer.status}", answer.status)
             started()
-            expected: int | None = None
-            done, _ = await asyncio.wait(
-                {download_waiter, report_waiter}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if report_waiter in done and report_waiter.exception() is None:
-                report = report_waiter.result()
-                if report.status in (301, 302, 303, 401):
-                    raise SessionExpired
-                if report.status != 200:
-                    raise ReportFailed(f"the report answered HTTP {report.status}")
-                length = (await report.all_headers()).get("content-length")
-                expected = int(length) if length and length.isdigit() else None
+            status, headers = await asyncio.wait_for(report, timeout / 1000)
+            if status in (301, 302, 303, 401):
+                raise SessionExpired
+            if status != 200:
+                raise ReportFailed(f"the report answered HTTP {status}", status)
+            length = headers.get("content-length")
+            expected = int(length) if length and length.isdigit() else None
             download = await download_waiter
             failure = await download.failure()
             if failure:
@@ -302,12 +399,17 @@ class JDPowerSpider(scrapy.Spider):
             with contextlib.suppress(Exception):
                 await download.delete()
             return data, expected
+        except TimeoutError:
+            raise ReportFailed(f"no report within {timeout / 1000:.0f} s") from None
         finally:
-            for waiter in (download_waiter, report_waiter):
-                if not waiter.done():
-                    waiter.cancel()
-                with contextlib.suppress(BaseException):
-                    await waiter
+            with contextlib.suppress(Exception):
+                await page.unroute(REPORT_URLS)  # the next attempt routes its own
+            if report.done() and not report.cancelled():
+                report.exception()  # read: a failure nobody awaited is not logged as lost
+            if not download_waiter.done():
+                download_waiter.cancel()
+            with contextlib.suppress(BaseException):
+                await download_waiter
 
     async def _save(
         self, vehicle: dict[str, str], data: bytes, seconds: float, context: str
@@ -342,36 +444,44 @@ class JDPowerSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         page = request.meta.get("playwright_page")
         if page is not None:
-            self._closing = asyncio.ensure_future(_close_page(page))
+            self.background.spawn(self._close(page, request.meta["playwright_context"]))
         yield from self._failed(request, request.meta["vehicle"], failure.value or Exception("failed"), None)
 
     def _failed(
         self, request: scrapy.Request, vehicle: dict[str, str], exc: BaseException, page: Any
     ) -> Iterator[Any]:
+        """A try of `vehicle` failed: its retry (fresh page), or the vehicle given up."""
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300] or type(exc).__name__
         context = request.meta.get("playwright_context", "")
+        status = getattr(getattr(exc, "response", None), "status", None)
+        passing = request.meta.get("jdpower_http_retries", 0)
+        if status in self.passing_statuses and passing < self.http_retries:
+            # the page itself answered 5xx/429: tried again at once, not counted against the vehicle
+            self.crawler.stats.inc_value("jdpower/http_retries")
+            again = request.replace(dont_filter=True)
+            again.meta["jdpower_http_retries"] = passing + 1
+            yield from self._again(request, again)
+            return
         self.context_failures[context] = self.context_failures.get(context, 0) + 1
         if page is not None and self.context_failures[context] >= self.context_failures_limit:
             # several failures in a row: this context's state is suspect, start a fresh one
             self.crawler.stats.inc_value("jdpower/context_resets")
             self.context_failures[context] = 0
-            self._resetting = asyncio.ensure_future(_close_context(page))
+            self.background.spawn(close_context(page))
         self.logger.warning("Vehicle %s: %s", vehicle["ref"], reason)
         retry = get_retry_request(
             request, spider=self, reason=type(exc).__name__, max_retry_times=self.retries
         )
-        if retry is not None:
-            for key in ("playwright_page", "download_latency"):
-                retry.meta.pop(key, None)
-            yield retry
-            return
-        self.failed_count += 1
-        self.crawler.stats.inc_value("jdpower/failed")
-        self.crawler.stats.inc_value("progress/failed")
-        self._failing = asyncio.ensure_future(
-            asyncio.to_thread(mark_failed, self.engine_db, vehicle["ref"], self.claimer, reason)
-        )
-        yield from self._next(context)
+        if retry is None:
+            self.failed_count += 1
+            self.crawler.stats.inc_value("jdpower/failed")
+            self.crawler.stats.inc_value("progress/failed")
+            self.background.spawn(
+                asyncio.to_thread(mark_failed, self.engine_db, vehicle["ref"], self.claimer, reason)
+            )
+        else:
+            retry.meta.pop("jdpower_http_retries", None)
+        yield from self._again(request, retry)
 
     def _count_done(self) -> None:
         self.crawler.stats.inc_value("progress/done")
@@ -433,17 +543,36 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# the report links the "Download PDF" control opens (one-time URLs)
+REPORT_URLS = "**/reports/**"
+
+
+async def _report_route(
+    report: asyncio.Future[tuple[int, dict[str, str]]], timeout_ms: float, route: Any
+) -> None:
+    """The page's request for its report: fetched with the page's own cookies and headers, and
+    handed to the browser as it came (the browser then downloads it) when it is a 200; any
+    other answer is told to `report` and the page gets a 204, which keeps it where it is."""
+    try:
+        fetched = await route.fetch(max_redirects=0, timeout=timeout_ms)
+    except Exception as exc:
+        if not report.done():
+            report.set_exception(ReportFailed(f"the report link: {str(exc).splitlines()[0][:200]}"))
+        with contextlib.suppress(Exception):
+            await route.abort()
+        return
+    if not report.done():
+        report.set_result((fetched.status, fetched.headers))
+    with contextlib.suppress(Exception):
+        if fetched.status == 200:
+            await route.fulfill(response=fetched)
+        else:
+            await route.fulfill(status=204)
+    with contextlib.suppress(Exception):
+        await fetched.dispose()  # Playwright's driver keeps every fetched body until then
+
+
 def _write_atomically(target: Path, data: bytes) -> None:
     part = target.with_name(target.name + ".part")
     part.write_bytes(data)
     os.replace(part, target)
-
-
-async def _close_page(page: Any) -> None:
-    with contextlib.suppress(Exception):
-        await page.close()
-
-
-async def _close_context(page: Any) -> None:
-    with contextlib.suppress(Exception):
-        await page.context.close()
