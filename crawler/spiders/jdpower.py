@@ -35,7 +35,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.browser import Background, close_context, close_page
+from crawler.browser import Background, PagePool, close_context, close_page
 from crawler.db import make_engine
 from crawler.db.vehicles import (
     SeenVehicle,
@@ -76,6 +76,7 @@ class JDPowerSpider(scrapy.Spider):
     custom_settings = {
         "DOWNLOADER_MIDDLEWARES": {
             "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": None,
+            "crawler.middlewares.page_pool.PagePoolMiddleware": 530,
             "crawler.middlewares.jdpower_session.JDPowerSessionMiddleware": 540,
         },
         "ITEM_PIPELINES": {},  # the vehicles table is written as each report is saved
@@ -152,6 +153,8 @@ class JDPowerSpider(scrapy.Spider):
         self.generation = [0] * self.contexts
         self.served: dict[str, int] = {}
         self.retired: set[str] = set()
+        # a vehicle's page, once its report is saved, opens the worker's vehicle after next
+        self.pages = PagePool.of(self.crawler)
         yield self._inventory_request(1)
 
     # --- the inventory ---
@@ -277,6 +280,10 @@ class JDPowerSpider(scrapy.Spider):
             "playwright": True,
             "playwright_include_page": True,
             "playwright_context": self._context(worker),
+            "reuse_page": True,
+            # the click waits for its control itself (_CLICK_DOWNLOAD), not for the page's
+            # images and stylesheets, which are refused anyway
+            "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
             WORKER: worker,
             "vehicle": {"ref": vehicle.ref, "description": vehicle.description},
             "dont_retry": True,  # retried here, with a fresh page, counted per vehicle
@@ -300,17 +307,24 @@ class JDPowerSpider(scrapy.Spider):
         context = response.meta["playwright_context"]
         started = time.monotonic()
         try:
-            async with self.report_locks[response.meta[WORKER]]:
-                started = time.monotonic()
-                if not await asyncio.to_thread(claim, self.engine_db, vehicle["ref"], self.claimer):
-                    self.crawler.stats.inc_value("jdpower/skipped_claimed")
-                    self._count_done()
-                    await self._close(page, context)
-                    for request_ in self._again(request, None):
-                        yield request_
-                    return
-                data, expected = await self._report_with_retries(page, request)
-            await self._close(page, context)
+            # claimed, and the report's waiters armed, while the worker's previous report is
+            # still being made: at the start of its turn only the click is left (the turns of
+            # five contexts end together, and these round trips cost 60 ms of each turn then)
+            if not await asyncio.to_thread(claim, self.engine_db, vehicle["ref"], self.claimer):
+                self.crawler.stats.inc_value("jdpower/skipped_claimed")
+                self._count_done()
+                await self._done_with(page, context)
+                for request_ in self._again(request, None):
+                    yield request_
+                return
+            watch = await ReportWatch.arm(page, self.pdf_timeout_ms)
+            try:
+                async with self.report_locks[response.meta[WORKER]]:
+                    started = time.monotonic()
+                    data, expected = await self._report_with_retries(page, request, watch)
+            finally:
+                await watch.disarm()
+            await self._done_with(page, context)
         except SessionExpired:
             await self._close(page, context)
             # the session died between the page and its report: log in again, try again
@@ -339,20 +353,40 @@ class JDPowerSpider(scrapy.Spider):
         yield await self._save(vehicle, data, time.monotonic() - started, context)
 
     async def _close(self, page: Any, context: str) -> None:
-        """Close a vehicle's page; and its context too, when that was the context's last one."""
+        """Close a vehicle's page (its state is in doubt); and its context too, when that was
+        the context's last one."""
         await close_page(page)
         if context in self.retired:
-            self.retired.discard(context)
-            await close_context(page)
+            await self._retire(page, context)
 
-    async def _report_with_retries(self, page: Any, request: scrapy.Request) -> tuple[bytes, int | None]:
+    async def _done_with(self, page: Any, context: str) -> None:
+        """A vehicle's page whose report went through: it opens the worker's next vehicle but
+        one, unless its context is being made anew."""
+        if context in self.retired:
+            await self._retire(page, context)
+        else:
+            self.pages.put(page, context)
+
+    async def _retire(self, page: Any, context: str) -> None:
+        self.retired.discard(context)
+        self.pages.forget(context)
+        await close_context(page)
+
+    async def _report_with_retries(
+        self, page: Any, request: scrapy.Request, watch: ReportWatch
+    ) -> tuple[bytes, int | None]:
         """The report; the site's passing errors on the report API or link (RETRY_HTTP_CODES, 429)
         tried again on the same page, up to JDPOWER_HTTP_RETRIES times, before they count as a
         failed try of the vehicle: at a 5% error rate per request a try fails 14% of the time,
         and three tries in a row 0.3%, too close to the 0.5% of vehicles a long run may lose."""
         for attempt in range(self.http_retries + 1):
             try:
-                return await self._click_download(page, lambda: self._pass_turn(request))
+                if attempt:
+                    watch = await ReportWatch.arm(page, self.pdf_timeout_ms)
+                try:
+                    return await self._click_download(page, watch, lambda: self._pass_turn(request))
+                finally:
+                    await watch.disarm()
             except ReportFailed as exc:
                 if exc.status not in self.passing_statuses or attempt == self.http_retries:
                     raise
@@ -360,37 +394,35 @@ class JDPowerSpider(scrapy.Spider):
                 await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
         raise AssertionError("unreachable")
 
-    async def _click_download(self, page: Any, started: Callable[[], None]) -> tuple[bytes, int | None]:
+    async def _click_download(
+        self, page: Any, watch: ReportWatch, started: Callable[[], None]
+    ) -> tuple[bytes, int | None]:
         """Click "Download PDF"; the bytes the browser downloaded and the size announced.
-        `started` is called once the site has accepted to make the report.
-
-        The report link the page then opens goes through `_report_route`: an error or a login
-        redirect there is answered to the page with a 204 (no navigation), since Chromium never
-        answers closing a page that is still on its way to an error page: its place among
-        the context's pages was lost for good, and after ten of those the crawl stood still."""
-        timeout = self.pdf_timeout_ms
-        report: asyncio.Future[tuple[int, dict[str, str]]] = asyncio.get_running_loop().create_future()
-        await page.route(REPORT_URLS, functools.partial(_report_route, report, timeout))
-        download_waiter = asyncio.ensure_future(page.wait_for_event("download", timeout=timeout))
+        `started` is called once the site has accepted to make the report."""
+        timeout = self.pdf_timeout_ms / 1000
         try:
-            async with page.expect_response(lambda r: r.url.endswith("/api/reports"), timeout=timeout) as api:
-                # the control's own click handler, without Playwright's actionability waits
-                # (two animation frames, up to 1 s with ten pages open; the page is loaded)
-                await page.dispatch_event("#download-pdf", "click")
-            answer = await api.value
+            # the control's own click handler, in one call into the page: Playwright's click
+            # waits for two animation frames (up to 1 s with ten pages open) and even its
+            # dispatch_event took 54 ms with five contexts busy, against 28 ms for this
+            clicked = await page.evaluate(_CLICK_DOWNLOAD, CONTROL_WAIT_MS)
+            if not clicked:
+                raise ReportFailed(
+                    f"no Download PDF control on {page.url} after {CONTROL_WAIT_MS / 1000:.0f} s"
+                )
+            answer = await asyncio.wait_for(watch.api, timeout)
             if answer.status == 401:
                 raise SessionExpired
             if answer.status != 200:
                 raise ReportFailed(f"the report API answered HTTP {answer.status}", answer.status)
             started()
-            status, headers = await asyncio.wait_for(report, timeout / 1000)
+            status, headers = await asyncio.wait_for(watch.report, timeout)
             if status in (301, 302, 303, 401):
                 raise SessionExpired
             if status != 200:
                 raise ReportFailed(f"the report answered HTTP {status}", status)
             length = headers.get("content-length")
             expected = int(length) if length and length.isdigit() else None
-            download = await download_waiter
+            download = await asyncio.wait_for(watch.download, timeout)
             failure = await download.failure()
             if failure:
                 raise ReportFailed(f"the download failed: {failure}")
@@ -400,16 +432,7 @@ class JDPowerSpider(scrapy.Spider):
                 await download.delete()
             return data, expected
         except TimeoutError:
-            raise ReportFailed(f"no report within {timeout / 1000:.0f} s") from None
-        finally:
-            with contextlib.suppress(Exception):
-                await page.unroute(REPORT_URLS)  # the next attempt routes its own
-            if report.done() and not report.cancelled():
-                report.exception()  # read: a failure nobody awaited is not logged as lost
-            if not download_waiter.done():
-                download_waiter.cancel()
-            with contextlib.suppress(BaseException):
-                await download_waiter
+            raise ReportFailed(f"no report within {timeout:.0f} s") from None
 
     async def _save(
         self, vehicle: dict[str, str], data: bytes, seconds: float, context: str
@@ -543,8 +566,77 @@ def _alive(pid: int) -> bool:
     return True
 
 
+CONTROL_WAIT_MS = 15_000  # for a vehicle page to show its "Download PDF" control
 # the report links the "Download PDF" control opens (one-time URLs)
 REPORT_URLS = "**/reports/**"
+
+
+# Clicks "Download PDF" once the page shows it (at once when its HTML has it; a page that
+# renders it from JavaScript is given up to `waitMs`); false when it never came.
+_CLICK_DOWNLOAD = """(waitMs) => new Promise((resolve) => {
+    const click = () => {
+        const control = document.querySelector('#download-pdf');
+        if (!control) return false;
+        control.click();
+        return true;
+    };
+    if (click()) return resolve(true);
+    const observer = new MutationObserver(() => {
+        if (click()) { observer.disconnect(); clearTimeout(timer); resolve(true); }
+    });
+    const timer = setTimeout(() => { observer.disconnect(); resolve(false); }, waitMs);
+    observer.observe(document, {childList: true, subtree: true});
+})"""
+
+
+class ReportWatch:
+    """What one click on "Download PDF" is waited for with: the report API's answer, the report
+    link (through `_report_route`) and the browser's download. Armed before the click, with no
+    timeout of their own: the click applies JDPOWER_PDF_TIMEOUT from when it is made.
+
+    The report link goes through `_report_route`: an error or a login redirect there is
+    answered to the page with a 204 (no navigation), since Chromium never answers closing a
+    page that is still on its way to an error page: its place among the context's pages was
+    lost for good, and after ten of those the crawl stood still."""
+
+    def __init__(self, page: Any, timeout_ms: float) -> None:
+        self.page = page
+        self.disarmed = False
+        loop = asyncio.get_running_loop()
+        self.report: asyncio.Future[tuple[int, dict[str, str]]] = loop.create_future()
+        self.handler = functools.partial(_report_route, self.report, timeout_ms)
+        self.api: asyncio.Future[Any] = asyncio.ensure_future(
+            page.wait_for_event("response", predicate=_is_report_api, timeout=0)
+        )
+        self.download: asyncio.Future[Any] = asyncio.ensure_future(page.wait_for_event("download", timeout=0))
+
+    @classmethod
+    async def arm(cls, page: Any, timeout_ms: float) -> ReportWatch:
+        watch = cls(page, timeout_ms)
+        try:
+            await page.route(REPORT_URLS, watch.handler)
+        except BaseException:
+            await watch.disarm()
+            raise
+        return watch
+
+    async def disarm(self) -> None:
+        if self.disarmed:
+            return
+        self.disarmed = True
+        with contextlib.suppress(Exception):
+            await self.page.unroute(REPORT_URLS, self.handler)  # the next click routes its own
+        if self.report.done() and not self.report.cancelled():
+            self.report.exception()  # read: a failure nobody awaited is not logged as lost
+        for waiter in (self.api, self.download):
+            if not waiter.done():
+                waiter.cancel()
+            with contextlib.suppress(BaseException):
+                await waiter
+
+
+def _is_report_api(response: Any) -> bool:
+    return bool(response.url.endswith("/api/reports"))
 
 
 async def _report_route(

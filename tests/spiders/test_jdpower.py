@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -61,6 +62,9 @@ def test_every_report_once_valid_named_from_its_reference(make_sandbox, tmp_path
     assert stats["peak_inflight"] >= 2  # the contexts waited for their reports at the same time
     assert stats["resources"]["pdf"] == {"unique": 12, "repeated": 0, "max_fetches": 1}
     assert "127.0.0.1 /static/*" not in stats["requests"]  # stylesheets, fonts, images blocked
+    # a context's two pages opened every vehicle of it: the login's page and at most 2 x 3
+    (pages,) = re.findall(r"'playwright/page_count': (\d+)", result.output)
+    assert int(pages) <= 1 + 2 * 3  # stylesheets, fonts, images blocked
 
     again = _jdpower(sb, tmp_path)
     assert again.returncode == 0
