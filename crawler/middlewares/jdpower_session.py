@@ -186,6 +186,9 @@ class JDPowerSessionMiddleware:
                 "playwright": True,
                 "playwright_include_page": True,
                 "playwright_context": "jdpower-login",
+                # the form is filled once it shows (fill waits for it), not once the page's
+                # images and stylesheets have been refused
+                "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
                 "jdpower_login": True,
                 "dont_retry": True,
             },
@@ -208,7 +211,7 @@ class JDPowerSessionMiddleware:
             await page.fill("#password", password)
             # clicks through the controls' own handlers: Playwright's actionability checks wait
             # for animation frames, which a busy headless browser delays by up to a second
-            async with page.expect_navigation(timeout=self.login_timeout_ms):
+            async with page.expect_navigation(timeout=self.login_timeout_ms, wait_until="domcontentloaded"):
                 await page.dispatch_event("#sign-in", "click")
             error = await page.query_selector("#login-error")
             if error is not None:
@@ -228,7 +231,8 @@ class JDPowerSessionMiddleware:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise _Transient(reason[:200]) from None
         finally:
-            await close_context(page)
+            # every request is waiting for this login: the context goes meanwhile
+            self.background.spawn(close_context(page))
         if self.session is None and self.crawler.stats.get_value("jdpower/login/ok"):
             self.relogins += 1
             self.crawler.stats.inc_value("jdpower/relogins")
