@@ -189,3 +189,42 @@ def test_a_failing_portal_loses_no_vehicle_and_no_browser_page(make_sandbox, tmp
     served = sb.stats()["requests"]
     assert served["127.0.0.1 /reports/*"].get("500", 0) >= 1  # the case above did happen
     assert "jdpower/contexts_recycled" in result.output  # contexts were made anew on the way
+
+
+def test_a_browser_that_dies_is_launched_again_and_loses_no_vehicle(make_sandbox, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import psutil
+
+    from tests.conftest import start_crawl
+
+    sb = make_sandbox(vehicles=16, pdf_delay_ms=600, jd_user=USER, jd_pass=PASSWORD)
+    args = [
+        "jdpower",
+        "-s", f"JDPOWER_BASE_URL={sb.url}",
+        "-s", f"JDPOWER_OUTPUT_DIR={tmp_path / 'downloads'}",
+        "-s", "CONCURRENT_CONTEXTS=2",
+    ]  # fmt: skip
+    log = tmp_path / "run.log"
+    creds = {"JD_USER": USER, "JD_PASS": PASSWORD}
+    proc = start_crawl(*args, sandbox_url=None, db=tmp_path / "jd.sqlite3", log=log, env=creds)
+    deadline = time.monotonic() + 60
+    while sb.stats()["resources"].get("pdf", {}).get("unique", 0) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # the browser's main process: the one whose parent is Playwright's driver
+    browsers = [
+        child
+        for child in psutil.Process(proc.pid).children(recursive=True)
+        if "chrom" in child.name() and "--type=" not in " ".join(child.cmdline())
+    ]
+    assert browsers, "no browser process found"
+    for browser in browsers:
+        browser.send_signal(signal.SIGKILL)  # as an out-of-memory kill would
+    assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
+    assert [r[1] for r in _rows(tmp_path)] == ["done"] * 16
+    files = sorted(p.name for p in (tmp_path / "downloads").rglob("*.pdf"))
+    assert files == sorted(f"{r[0]}.pdf" for r in _rows(tmp_path))
+    (metrics_file,) = (tmp_path / "downloads").rglob("metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["browser_restarts"] >= 1 and metrics["succeeded"] == 16
