@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
+
+class BrowserDied(Exception):
+    """A browser page was loading when its browser died."""
+
+
 _instances: weakref.WeakKeyDictionary[Any, dict[type, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -31,6 +36,8 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._http = self._make_http_handler(crawler)
+        self._browser_downloads: set[asyncio.Future[Response]] = set()
+        self._orphaned: set[asyncio.Future[Response]] = set()
 
     @staticmethod
     def _make_http_handler(crawler: Crawler) -> Any:
@@ -39,9 +46,30 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
         return AsyncioHTTPDownloadHandler(crawler)
 
     async def download_request(self, request: Request) -> Response:
-        if self._http is None or request.meta.get("playwright"):
-            return await super().download_request(request)
-        return await self._http.download_request(request)
+        if self._http is not None and not request.meta.get("playwright"):
+            return await self._http.download_request(request)
+        task = asyncio.ensure_future(super().download_request(request))
+        self._browser_downloads.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task in self._orphaned:
+                raise BrowserDied(f"the browser died while {request.url} was loading") from None
+            raise
+        finally:
+            self._browser_downloads.discard(task)
+            self._orphaned.discard(task)
+
+    async def _browser_disconnected_callback(self) -> None:
+        """The browser died (killed, crashed): the pages it was loading fail now, and are
+        retried in the browser scrapy-playwright launches next. Some of Playwright's calls on
+        a dead browser's objects never answer: such a request stood still for good, with its
+        browser context's turn (seen with the browser killed while a page was being opened)."""
+        for task in list(self._browser_downloads):
+            if not task.done():
+                self._orphaned.add(task)
+                task.cancel()
+        await super()._browser_disconnected_callback()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Any:
