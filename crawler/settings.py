@@ -100,6 +100,7 @@ JDPOWER_RETRIES = 2  # per vehicle, each on a fresh page
 JDPOWER_HTTP_RETRIES = 2  # a 5xx/429 on one step, tried again in place before it counts as a try
 JDPOWER_PDF_TIMEOUT = 120  # seconds from the click to the whole PDF
 JDPOWER_CONTEXT_VEHICLES = 50  # a worker's browser context is made anew after this many vehicles
+JDPOWER_PAGE_VEHICLES = 1  # vehicles a browser page opens in turn: more costs memory, saves CPU
 JDPOWER_CONTEXT_FAILURES = 3  # failures in a row before a context is closed and made anew
 
 EXTENSIONS = {

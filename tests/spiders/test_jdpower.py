@@ -40,7 +40,8 @@ def _rows(tmp_path: Path) -> list[tuple]:
 
 def test_every_report_once_valid_named_from_its_reference(make_sandbox, tmp_path: Path) -> None:
     sb = make_sandbox(vehicles=12, pdf_delay_ms=300, jd_user=USER, jd_pass=PASSWORD)
-    result = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=3")
+    # pages open up to 4 vehicles each here (one by default): the reports are the same
+    result = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=3", "-s", "JDPOWER_PAGE_VEHICLES=4")
     assert result.returncode == 0, result.output[-3000:]
     run = tmp_path / "downloads" / date.today().isoformat() / "run-1"
     pdfs = sorted(run.glob("*.pdf"))
@@ -181,7 +182,16 @@ def test_a_failing_portal_loses_no_vehicle_and_no_browser_page(make_sandbox, tmp
     # one request in five answers 500: report links too, whose error pages once kept their
     # browser page from ever closing, until every context was full and the crawl stood still
     sb = make_sandbox(vehicles=20, pdf_delay_ms=100, error_rate=0.2, jd_user=USER, jd_pass=PASSWORD)
-    result = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=2", "-s", "JDPOWER_CONTEXT_VEHICLES=4")
+    result = _jdpower(
+        sb,
+        tmp_path,
+        "-s",
+        "CONCURRENT_CONTEXTS=2",
+        "-s",
+        "JDPOWER_CONTEXT_VEHICLES=4",
+        "-s",
+        "JDPOWER_PAGE_VEHICLES=3",
+    )
     assert result.returncode == 0, result.output[-3000:]
     rows = _rows(tmp_path)
     assert [r[1] for r in rows] == ["done"] * 20
