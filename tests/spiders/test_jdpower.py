@@ -223,11 +223,13 @@ def test_a_browser_that_dies_is_launched_again_and_loses_no_vehicle(make_sandbox
     while sb.stats()["resources"].get("pdf", {}).get("unique", 0) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
     # the browser's main process: the one whose parent is Playwright's driver
-    browsers = [
-        child
-        for child in psutil.Process(proc.pid).children(recursive=True)
-        if "chrom" in child.name() and "--type=" not in " ".join(child.cmdline())
-    ]
+    browsers = []
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        try:
+            if "chrom" in child.name() and "--type=" not in " ".join(child.cmdline()):
+                browsers.append(child)
+        except psutil.Error:  # a renderer that just ended (a zombie until reaped)
+            continue
     assert browsers, "no browser process found"
     for browser in browsers:
         browser.send_signal(signal.SIGKILL)  # as an out-of-memory kill would
