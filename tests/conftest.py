@@ -6,6 +6,7 @@ sandbox process on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -102,7 +103,7 @@ def start_crawl(
     cmd = [SCRAPY, "crawl", spider, *args, *_outputs_beside(db)]
     if sandbox_url:
         cmd += ["-s", f"SANDBOX_URL={sandbox_url}"]
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
@@ -111,6 +112,24 @@ def start_crawl(
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+    _started_crawls.append(proc)
+    return proc
+
+
+_started_crawls: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_crawls():  # type: ignore[no-untyped-def]
+    """A crawl a test started and left running (it failed or timed out first) is killed with
+    its browser: else it lived on after the test run, holding a Chromium."""
+    yield
+    while _started_crawls:
+        proc = _started_crawls.pop()
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the driver and browser too
+            proc.wait()
 
 
 def interrupt(proc: subprocess.Popen[bytes]) -> None:
