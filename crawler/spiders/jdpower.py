@@ -68,6 +68,7 @@ class ReportFailed(Exception):
 
 TURN = "jdpower_turn"  # meta: this request holds its worker's turn (see _next)
 WORKER = "jdpower_worker"  # meta: the worker (0..CONCURRENT_CONTEXTS-1) whose context it uses
+RUN = "jdpower_run"  # meta: the run that made the request (its claimer)
 # meta of one try, not carried to the next (retry_times is: it counts the vehicle's tries)
 _THIS_TRY = ("playwright_page", "download_latency", "redirect_times", "redirect_urls", "redirect_reasons")
 
@@ -154,6 +155,7 @@ class JDPowerSpider(scrapy.Spider):
         self.generation = [0] * self.contexts
         self.served: dict[str, int] = {}
         self.retired: set[str] = set()
+        self.active_refs: set[str] = set()  # vehicles a callback of this run is working on
         # a vehicle's page, once its report is saved, opens the worker's vehicle after next
         self.pages = PagePool.of(self.crawler)
         self.page_vehicles = max(1, settings.getint("JDPOWER_PAGE_VEHICLES", 1))
@@ -284,6 +286,7 @@ class JDPowerSpider(scrapy.Spider):
             "playwright_include_page": True,
             "playwright_context": self._context(worker),
             "reuse_page": True,
+            RUN: self.claimer,
             # the click waits for its control itself (_CLICK_DOWNLOAD), not for the page's
             # images and stylesheets, which are refused anyway
             "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
@@ -303,6 +306,30 @@ class JDPowerSpider(scrapy.Spider):
 
     # --- one vehicle ---
     async def download_report(self, response: Response) -> AsyncIterator[Any]:
+        page = response.meta["playwright_page"]
+        request = response.request
+        assert request is not None
+        if response.meta.get(RUN) != self.claimer:
+            # a vehicle request of an earlier run, back from its JOBDIR queue: this run's
+            # inventory schedules the vehicle again if it is not done. Taken too, it was fetched
+            # twice, the second save of the same file deleting the first, with the vehicle done.
+            self.crawler.stats.inc_value("jdpower/earlier_run_requests")
+            await close_page(page)
+            return
+        ref = response.meta["vehicle"]["ref"]
+        if ref in self.active_refs:  # never two tries of one vehicle at once
+            await close_page(page)
+            for request_ in self._again(request, None):
+                yield request_
+            return
+        self.active_refs.add(ref)
+        try:
+            async for item in self._download_report(response):
+                yield item
+        finally:
+            self.active_refs.discard(ref)
+
+    async def _download_report(self, response: Response) -> AsyncIterator[Any]:
         page = response.meta["playwright_page"]
         vehicle = response.meta["vehicle"]
         request = response.request
@@ -482,6 +509,8 @@ class JDPowerSpider(scrapy.Spider):
         page = request.meta.get("playwright_page")
         if page is not None:
             self.background.spawn(self._close(page, request.meta["playwright_context"]))
+        if request.meta.get(RUN) != self.claimer:  # an earlier run's (see download_report)
+            return
         yield from self._failed(request, request.meta["vehicle"], failure.value or Exception("failed"), None)
 
     def _failed(
