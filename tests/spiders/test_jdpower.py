@@ -6,29 +6,54 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
 import sqlite3
+import subprocess
+import time
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CrawlResult, crawl
+from tests.conftest import CrawlResult, crawl, start_crawl
 
 pytestmark = pytest.mark.browser
 
 USER, PASSWORD = "test-user", "s3cret-Test-Pass"
 
 
-def _jdpower(sb, tmp_path: Path, *args: str, password: str = PASSWORD) -> CrawlResult:  # type: ignore[no-untyped-def]
-    return crawl(
+def _args(sb, tmp_path: Path, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
         "jdpower",
         "-s", f"JDPOWER_BASE_URL={sb.url}",
         "-s", f"JDPOWER_OUTPUT_DIR={tmp_path / 'downloads'}",
         *args,
+    ]  # fmt: skip
+
+
+def _jdpower(sb, tmp_path: Path, *args: str, password: str = PASSWORD) -> CrawlResult:  # type: ignore[no-untyped-def]
+    return crawl(
+        *_args(sb, tmp_path, *args),
         sandbox_url=None,
         db=tmp_path / "jd.sqlite3",
         env={"JD_USER": USER, "JD_PASS": password},
-    )  # fmt: skip
+    )
+
+
+def _start_jdpower(sb, tmp_path: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    """The crawl in the background (its output in `log`), for a test to act on while it runs."""
+    creds = {"JD_USER": USER, "JD_PASS": PASSWORD}
+    return start_crawl(
+        *_args(sb, tmp_path, *args), sandbox_url=None, db=tmp_path / "jd.sqlite3", log=log, env=creds
+    )
+
+
+def _wait_for_pdfs(sb, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Until the sandbox has served `count` distinct report PDFs (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while sb.stats()["resources"].get("pdf", {}).get("unique", 0) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} PDFs served in 60 s"
+        time.sleep(0.05)
 
 
 def _rows(tmp_path: Path) -> list[tuple]:
@@ -65,7 +90,7 @@ def test_every_report_once_valid_named_from_its_reference(make_sandbox, tmp_path
     assert "127.0.0.1 /static/*" not in stats["requests"]  # stylesheets, fonts, images blocked
     # a context's two pages opened every vehicle of it: the login's page and at most 2 x 3
     (pages,) = re.findall(r"'playwright/page_count': (\d+)", result.output)
-    assert int(pages) <= 1 + 2 * 3  # stylesheets, fonts, images blocked
+    assert int(pages) <= 1 + 2 * 3
 
     again = _jdpower(sb, tmp_path)
     assert again.returncode == 0
@@ -101,23 +126,10 @@ def test_missing_credentials_stop_before_the_start(tmp_path: Path) -> None:
 
 
 def test_an_expired_session_logs_in_again_and_loses_nothing(make_sandbox, tmp_path: Path) -> None:
-    import time
-
-    from tests.conftest import start_crawl
-
     sb = make_sandbox(vehicles=14, pdf_delay_ms=300, jd_user=USER, jd_pass=PASSWORD)
-    args = [
-        "jdpower",
-        "-s", f"JDPOWER_BASE_URL={sb.url}",
-        "-s", f"JDPOWER_OUTPUT_DIR={tmp_path / 'downloads'}",
-        "-s", "CONCURRENT_CONTEXTS=2",
-    ]  # fmt: skip
     log = tmp_path / "run.log"
-    creds = {"JD_USER": USER, "JD_PASS": PASSWORD}
-    proc = start_crawl(*args, sandbox_url=None, db=tmp_path / "jd.sqlite3", log=log, env=creds)
-    deadline = time.monotonic() + 60
-    while sb.stats()["resources"].get("pdf", {}).get("unique", 0) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = _start_jdpower(sb, tmp_path, log, "-s", "CONCURRENT_CONTEXTS=2")
+    _wait_for_pdfs(sb, 4)
     assert sb.expire_sessions() == 1  # the site logs everybody out while reports are under way
     assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
     assert [r[1] for r in _rows(tmp_path)] == ["done"] * 14
@@ -133,34 +145,16 @@ def test_an_expired_session_logs_in_again_and_loses_nothing(make_sandbox, tmp_pa
 def test_ctrl_c_halfway_then_the_same_command_finishes_each_vehicle_once(
     make_sandbox, tmp_path: Path
 ) -> None:
-    import signal
-    import time
-
-    from tests.conftest import start_crawl
-
     sb = make_sandbox(vehicles=20, pdf_delay_ms=700, jd_user=USER, jd_pass=PASSWORD)
-    args = [
-        "jdpower",
-        "-s", f"JDPOWER_BASE_URL={sb.url}",
-        "-s", f"JDPOWER_OUTPUT_DIR={tmp_path / 'downloads'}",
-        "-s", f"JOBDIR={tmp_path / 'job'}",
-        "-s", "CONCURRENT_CONTEXTS=2",
-    ]  # fmt: skip
-    creds = {"JD_USER": USER, "JD_PASS": PASSWORD}
-    proc = start_crawl(
-        *args, sandbox_url=None, db=tmp_path / "jd.sqlite3", log=tmp_path / "run1.log", env=creds
-    )
-    deadline = time.monotonic() + 60
-    while sb.stats()["resources"].get("pdf", {}).get("unique", 0) < 6 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    args = ("-s", f"JOBDIR={tmp_path / 'job'}", "-s", "CONCURRENT_CONTEXTS=2")
+    proc = _start_jdpower(sb, tmp_path, tmp_path / "run1.log", *args)
+    _wait_for_pdfs(sb, 6)
     proc.send_signal(signal.SIGINT)  # one Ctrl+C
     assert proc.wait(timeout=60) == 0, (tmp_path / "run1.log").read_text()[-3000:]
     first = [r for r in _rows(tmp_path) if r[1] == "done"]
     assert 6 <= len(first) < 20
     assert not [r for r in _rows(tmp_path) if r[1] == "downloading"]  # claims released on the stop
-    again = crawl(
-        *args, sandbox_url=None, db=tmp_path / "jd.sqlite3", env={"JD_USER": USER, "JD_PASS": PASSWORD}
-    )
+    again = _jdpower(sb, tmp_path, *args)
     assert again.returncode == 0, again.output[-3000:]
     rows = _rows(tmp_path)
     assert [r[1] for r in rows] == ["done"] * 20
@@ -202,26 +196,12 @@ def test_a_failing_portal_loses_no_vehicle_and_no_browser_page(make_sandbox, tmp
 
 
 def test_a_browser_that_dies_is_launched_again_and_loses_no_vehicle(make_sandbox, tmp_path: Path) -> None:
-    import signal
-    import time
-
     import psutil
 
-    from tests.conftest import start_crawl
-
     sb = make_sandbox(vehicles=16, pdf_delay_ms=600, jd_user=USER, jd_pass=PASSWORD)
-    args = [
-        "jdpower",
-        "-s", f"JDPOWER_BASE_URL={sb.url}",
-        "-s", f"JDPOWER_OUTPUT_DIR={tmp_path / 'downloads'}",
-        "-s", "CONCURRENT_CONTEXTS=2",
-    ]  # fmt: skip
     log = tmp_path / "run.log"
-    creds = {"JD_USER": USER, "JD_PASS": PASSWORD}
-    proc = start_crawl(*args, sandbox_url=None, db=tmp_path / "jd.sqlite3", log=log, env=creds)
-    deadline = time.monotonic() + 60
-    while sb.stats()["resources"].get("pdf", {}).get("unique", 0) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = _start_jdpower(sb, tmp_path, log, "-s", "CONCURRENT_CONTEXTS=2")
+    _wait_for_pdfs(sb, 4)
     # the browser's main process: the one whose parent is Playwright's driver
     browsers = []
     for child in psutil.Process(proc.pid).children(recursive=True):
