@@ -121,7 +121,7 @@ def main() -> int:
     served_500 = sum(c.get("500", 0) for c in stats["requests"].values())
     print(
         f"{args.vehicles} vehicles, error rate {args.error_rate}, sessions of {args.session_ttl_s:.0f} s, "
-        f"{args.contexts} contexts: {done} saved ({100 * share:.1f}%) in {wall:.1f} s, exit 0"
+        f"{args.contexts} contexts: {done} saved ({100 * share:.1f}%) in {wall:.1f} s"
     )
     print(
         f"re-logins {metrics['relogins']}, browser restarts {metrics['browser_restarts']}, "
