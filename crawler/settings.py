@@ -81,6 +81,7 @@ DATABASE_BATCH_SIZE = 500
 DATABASE_FLUSH_INTERVAL = 1.0  # seconds: the most a crash can lose of fetched-but-unsaved work
 
 BROWSER_ENABLED = True
+BROWSER_EARLY_DRIVER = True  # Playwright's driver starts while the crawler is built (crawler/driver.py)
 BROWSER_EXECUTABLE = ""  # empty: chromium-headless-shell (headless), else chromium, on PATH
 BROWSER_DRIVER_HEAP_MB = 128  # heap limit of Playwright's Node.js driver (NODE_OPTIONS wins)
 HEADLESS = True
@@ -101,6 +102,7 @@ JDPOWER_HTTP_RETRIES = 2  # a 5xx/429 on one step, tried again in place before i
 JDPOWER_PDF_TIMEOUT = 120  # seconds from the click to the whole PDF
 JDPOWER_CONTEXT_VEHICLES = 50  # a worker's browser context is made anew after this many vehicles
 JDPOWER_PAGE_VEHICLES = 1  # vehicles a browser page opens in turn: more costs memory, saves CPU
+JDPOWER_NEXT_PAGE_DELAY = 0.5  # s after a report is under way before the next vehicle's page opens
 JDPOWER_CONTEXT_FAILURES = 3  # failures in a row before a context is closed and made anew
 
 EXTENSIONS = {

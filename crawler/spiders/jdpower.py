@@ -156,6 +156,10 @@ class JDPowerSpider(scrapy.Spider):
         self.served: dict[str, int] = {}
         self.retired: set[str] = set()
         self.active_refs: set[str] = set()  # vehicles a callback of this run is working on
+        # the next vehicle's page opens this long after a report is under way (see _pass_turn)
+        self.next_page_delay = max(0.0, settings.getfloat("JDPOWER_NEXT_PAGE_DELAY", 0.5))
+        self.report_seconds: float | None = None  # how long the last report took, click to PDF
+        self.turn_timers: dict[int, asyncio.TimerHandle] = {}  # id(request): its delayed _pass_turn
         # a vehicle's page, once its report is saved, opens the worker's vehicle after next
         self.pages = PagePool.of(self.crawler)
         self.page_vehicles = max(1, settings.getint("JDPOWER_PAGE_VEHICLES", 1))
@@ -243,9 +247,38 @@ class JDPowerSpider(scrapy.Spider):
             return item
         return self._vehicle_request(item, worker)
 
+    def _pass_turn_soon(self, request: scrapy.Request) -> None:
+        """`request`'s report is under way: its worker opens the next vehicle's page meanwhile,
+        JDPOWER_NEXT_PAGE_DELAY (0.5 s) later, and at most a quarter of the last report's time.
+
+        Not at once: the workers keep in step (their reports take the same time), so when one
+        report is under way the other contexts are still loading their pages or clicking, and
+        on 2 cores a page opened then held them back: the last of the five first clicks came
+        0.18 s after the first, against 0.03 s with the delay, and 40 vehicles took 18.9 s
+        instead of 18.5 s (medians of 3 runs, bench/jdpower.py's sandbox). Nor before the
+        report is under way: at the start, ten pages opening at once made the first round 2 s
+        slower. A try that ends before the delay passes the turn then (_pass_turn_now)."""
+        if not request.meta.get(TURN) or id(request) in self.turn_timers:
+            return
+        delay = self.next_page_delay
+        if self.report_seconds is not None:
+            delay = min(delay, self.report_seconds / 4)
+        if delay <= 0:
+            self._pass_turn(request)
+            return
+        self.turn_timers[id(request)] = asyncio.get_running_loop().call_later(
+            delay, self._pass_turn_now, request
+        )
+
+    def _pass_turn_now(self, request: scrapy.Request) -> None:
+        """The turn `_pass_turn_soon` is holding back for `request`, passed now."""
+        timer = self.turn_timers.pop(id(request), None)
+        if timer is not None:
+            timer.cancel()
+            self._pass_turn(request)
+
     def _pass_turn(self, request: scrapy.Request) -> None:
-        """`request`'s report is under way: its worker opens the next vehicle's page meanwhile.
-        (Not before: at the start, ten pages opening at once made the first round 2 s slower.)"""
+        """`request`'s report is under way: its worker opens the next vehicle's page."""
         if not request.meta.get(TURN):
             return
         request.meta[TURN] = False
@@ -352,7 +385,9 @@ class JDPowerSpider(scrapy.Spider):
                 async with self.report_locks[response.meta[WORKER]]:
                     started = time.monotonic()
                     data, expected = await self._report_with_retries(page, request, watch)
+                    self.report_seconds = time.monotonic() - started
             finally:
+                self._pass_turn_now(request)  # before a failed try is retried (_again)
                 await watch.disarm()
             await self._done_with(page, context)
         except SessionExpired:
@@ -425,7 +460,7 @@ class JDPowerSpider(scrapy.Spider):
                 if attempt:
                     watch = await ReportWatch.arm(page, self.pdf_timeout_ms)
                 try:
-                    return await self._click_download(page, watch, lambda: self._pass_turn(request))
+                    return await self._click_download(page, watch, lambda: self._pass_turn_soon(request))
                 finally:
                     await watch.disarm()
             except ReportFailed as exc:
