@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -103,6 +103,13 @@ class BrowserAddon:
     HEADLESS=false, images/stylesheets/fonts/media blocked. Requests use the browser only when
     they carry `meta["playwright"] = True`."""
 
+    def __init__(self, crawler: Any = None) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> BrowserAddon:
+        return cls(crawler)
+
     def update_settings(self, settings: BaseSettings) -> None:
         if not settings.getbool("BROWSER_ENABLED"):
             return
@@ -127,6 +134,12 @@ class BrowserAddon:
         settings.set(
             "PLAYWRIGHT_PROCESS_REQUEST_HEADERS", "crawler.browser.request_headers", priority="addon"
         )
+        own_provider = not settings.get("PLAYWRIGHT_BROWSER_PROVIDER")
+        if settings.getbool("BROWSER_EARLY_DRIVER", True) and own_provider and self.crawler is not None:
+            # Playwright's driver loads while the crawler is still being built (crawler/driver.py)
+            from crawler import driver
+
+            driver.start_early(self.crawler)
 
 
 class SandboxAddon:

@@ -8,11 +8,15 @@ One shared instance per crawler halves that and keeps one browser, one set of co
 from __future__ import annotations
 
 import asyncio
+import functools
+import subprocess
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+from scrapy_playwright.provider import PlaywrightBrowserProvider
 
+from crawler import driver
 from crawler.handlers.http import AsyncioHTTPDownloadHandler
 
 if TYPE_CHECKING:
@@ -28,6 +32,19 @@ class BrowserDied(Exception):
 _instances: weakref.WeakKeyDictionary[Any, dict[type, Any]] = weakref.WeakKeyDictionary()
 
 
+class EarlyDriverProvider(PlaywrightBrowserProvider):
+    """scrapy-playwright's own provider, on the driver BrowserAddon started (crawler/driver.py)."""
+
+    def __init__(self, config: Any, early_driver: subprocess.Popen[bytes] | None = None) -> None:
+        super().__init__(config)
+        self.early_driver = early_driver
+
+    async def start(self) -> None:
+        early, self.early_driver = self.early_driver, None
+        self.playwright_context_manager, self.playwright = await driver.start_playwright(early)
+        self.browser_type = getattr(self.playwright, self.config.browser_type_name)
+
+
 class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
     """Browser pages (`meta["playwright"]`) through Playwright; every other download through
     the HTTP client HTTP_CLIENT names (crawler/handlers/http.py), not scrapy-playwright's
@@ -35,6 +52,11 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
+        early = driver.take(crawler)
+        if crawler.settings.get("PLAYWRIGHT_BROWSER_PROVIDER") or self.config.use_threaded_loop:
+            driver.discard(early)
+        else:
+            self.browser_provider_cls = functools.partial(EarlyDriverProvider, early_driver=early)  # type: ignore[assignment]
         self._http = self._make_http_handler(crawler)
         self._browser_downloads: set[asyncio.Future[Response]] = set()
         self._orphaned: set[asyncio.Future[Response]] = set()
