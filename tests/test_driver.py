@@ -23,8 +23,8 @@ async def _launch_and_stop(early: object) -> tuple[int, set[int]]:
         await page.set_content("<p>driver</p>")
         assert await page.inner_text("p") == "driver"
         parents = {p.ppid() for p in psutil.Process().children(recursive=True) if "chrom" in p.name()}
-        transport = manager._client._transport  # noqa: SLF001 - which process Playwright talks to
-        driver_pid = transport._proc.pid  # noqa: SLF001
+        transport = manager._client._transport  # the process Playwright talks to
+        driver_pid = transport._proc.pid
         await browser.close()
     finally:
         await manager.__aexit__()
