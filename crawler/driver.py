@@ -81,17 +81,10 @@ class _AdoptedProcess:
         self.stdin = stdin
         self.stdout = stdout
 
-    @property
-    def returncode(self) -> int | None:
-        return self.process.poll()
-
     async def communicate(self) -> tuple[None, None]:
+        """The driver's exit (PipeTransport's reader ends with it)."""
         await asyncio.to_thread(self.process.wait)
         return None, None
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
 
 
 async def _adopt_pipes(process: subprocess.Popen[bytes], limit: int) -> _AdoptedProcess:
