@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -27,6 +29,16 @@ def make_engine(url: str) -> Engine:
             Base.metadata.create_all(engine)
             _engines[url] = engine
         return engine
+
+
+def upsert_insert(engine: Engine) -> Callable[..., Any]:
+    """The `insert` of `engine`'s dialect, the one with ON CONFLICT. Imported when first used:
+    the PostgreSQL dialect's import alone is 30 ms of every crawl's start, SQLite's 3 ms."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def _create(url: str) -> Engine:

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Engine, Insert, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from crawler.db.engine import upsert_insert
 from crawler.db.models import Pin
 
 # Columns a later write must not blank out when it carries no value for them.
@@ -34,8 +34,7 @@ def upsert_pins(engine: Engine, rows: list[dict[str, Any]]) -> int:
 
 
 def _upsert(engine: Engine, columns: tuple[str, ...]) -> Insert:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Pin)
+    stmt = upsert_insert(engine)(Pin)
     table = Pin.__table__
     updates = {}
     for name in columns:
@@ -52,10 +51,10 @@ def insert_new_pins(engine: Engine, rows: list[dict[str, Any]]) -> int:
     """Insert pins not yet stored (search hits); a stored pin keeps its keyword and details."""
     if not rows:
         return 0
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    insert = upsert_insert(engine)
     unique = list({row["id"]: row for row in rows}.values())
     with engine.begin() as conn:
-        result = conn.execute(dialect.insert(Pin).on_conflict_do_nothing(index_elements=["id"]), unique)
+        result = conn.execute(insert(Pin).on_conflict_do_nothing(index_elements=["id"]), unique)
     return max(result.rowcount, 0)
 
 

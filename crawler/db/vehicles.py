@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from crawler.db.engine import upsert_insert
 from crawler.db.models import Vehicle
 
 DONE, PENDING, DOWNLOADING, FAILED = "done", "pending", "downloading", "failed"
@@ -42,7 +41,7 @@ def record_seen(engine: Engine, vehicles: Iterable[SeenVehicle]) -> None:
     now = _now()
     for row in rows:
         row.update(status=PENDING, attempts=0, first_seen_at=now, updated_at=now)
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(engine)
     statement = insert(Vehicle).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=[Vehicle.ref],
