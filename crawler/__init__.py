@@ -7,3 +7,9 @@ import os
 # new machine, container or Scrapyd egg, and a 60-line traceback in the log where it cannot go out.
 # The list bundled with tldextract is used instead; name URLs in this variable to fetch it again.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+# Scrapy's TLS modules call inspect.stack() three times as they are imported (for the aliases
+# of deprecated classes), and that walks every frame of the stack, reading their sources:
+# scrapy-playwright imports them from deep inside the crawler's start, where it took 89 ms of
+# every crawl's start-up. Imported here, near the top of the stack, it takes 39 ms.
+import scrapy.core.downloader.contextfactory  # noqa: F401
