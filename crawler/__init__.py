@@ -11,5 +11,6 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 # Scrapy's TLS modules call inspect.stack() three times as they are imported (for the aliases
 # of deprecated classes), and that walks every frame of the stack, reading their sources:
 # scrapy-playwright imports them from deep inside the crawler's start, where it took 89 ms of
-# every crawl's start-up. Imported here, near the top of the stack, it takes 39 ms.
+# every crawl's start-up. Imported here, near the top of the stack, it takes 39 ms: "Spider
+# opened" came 17 ms sooner (medians of 12 runs taken in turn; 46 ms in the means).
 import scrapy.core.downloader.contextfactory  # noqa: F401

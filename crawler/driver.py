@@ -5,10 +5,7 @@ for 0.18-0.22 s before the browser can be launched: on 2 cores, one of them idle
 Started from BrowserAddon instead, it loads while Scrapy imports scrapy-playwright and
 Playwright and builds the downloader (about 0.2 s), and the browser is launched as soon as the
 engine starts: 0.2 s less for every crawl that uses the browser (bench/jdpower.py: about 0.05
-of the 5-context speed-up). `scrapy crawl` starts it sooner still, before it imports the
-spiders (`start_spare`, crawler/commands/crawl.py), and BrowserAddon hands that one to the
-crawler: once Scrapy's own start-up got 25 ms shorter, the driver started by BrowserAddon
-was the last thing the browser's launch waited for.
+of the 5-context speed-up).
 
 Playwright has no way to be handed a driver process, so its pipe transport is given one here
 (`_AdoptingPipeTransport`, a subclass of its own), through a context variable that only
@@ -22,87 +19,30 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import subprocess
 import sys
 import weakref
-from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 # crawler -> its driver, started by BrowserAddon
 _started: weakref.WeakKeyDictionary[Any, subprocess.Popen[bytes]] = weakref.WeakKeyDictionary()
-# a driver started before any crawler existed (start_spare), for the first crawler to want one
-_spare: list[subprocess.Popen[bytes]] = []
 # the driver EarlyDriverProvider.start is handing to Playwright (a list: the transport empties it)
 _adopt: contextvars.ContextVar[list[subprocess.Popen[bytes]] | None] = contextvars.ContextVar(
     "early_playwright_driver", default=None
 )
 
 
-def wanted(settings: Any) -> bool:
-    """Whether crawls with these settings start their driver early (BrowserAddon's test)."""
-    return (
-        settings.getbool("BROWSER_ENABLED")
-        and settings.getbool("BROWSER_EARLY_DRIVER", True)
-        and not settings.get("PLAYWRIGHT_BROWSER_PROVIDER")
-    )
-
-
-def prepare_environment(settings: Any) -> None:
-    """The environment the driver (Node.js) starts with; Playwright's own driver inherits it."""
-    # Left alone its heap grew to 250 MB in 500 vehicles (bench/jdpower_long.py), garbage it
-    # had not yet collected: with these limits it stays at 130-140 MB and the run is as fast.
-    heap = settings.getint("BROWSER_DRIVER_HEAP_MB", 128)
-    os.environ.setdefault("NODE_OPTIONS", f"--max-semi-space-size=1 --max-old-space-size={heap}")
-    # Node.js keeps the driver's compiled code here between runs: it starts in 0.20 s instead
-    # of 0.28 (a place it cannot write to is ignored, silently)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crawler"
-    os.environ.setdefault("NODE_COMPILE_CACHE", str(cache / "node-compile-cache"))
-
-
-def start_spare(settings: Any) -> None:
-    """Start a driver before any crawler exists, for the first one of this process to want
-    one (start_early): `scrapy crawl` does, before it imports the spiders (crawler/commands/
-    crawl.py), 0.2 s sooner than BrowserAddon could."""
-    if _spare or not wanted(settings):
-        return
-    prepare_environment(settings)
-    process = _start()
-    if process is not None:
-        _spare.append(process)
-
-
-def discard_spare() -> None:
-    """No crawler of this process wants the spare driver (its spider switched the browser off)."""
-    while _spare:
-        discard(_spare.pop())
-
-
 def start_early(crawler: Any) -> None:
-    """Start the driver for `crawler` (once), or give it the spare one (start_spare)."""
-    if crawler in _started:
+    """Start the driver for `crawler` (once)."""
+    if crawler in _started or sys.platform == "win32":
         return
-    while _spare:
-        spare = _spare.pop()
-        if spare.poll() is None:
-            _started[crawler] = spare
-            return
-        discard(spare)
-    process = _start()
-    if process is not None:
-        _started[crawler] = process
-
-
-def _start() -> subprocess.Popen[bytes] | None:
-    if sys.platform == "win32":
-        return None
     try:
         from playwright._impl._driver import compute_driver_executable, get_driver_env
 
         node, cli = compute_driver_executable()
-        return subprocess.Popen(
+        _started[crawler] = subprocess.Popen(
             [node, cli, "run-driver"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -110,7 +50,6 @@ def _start() -> subprocess.Popen[bytes] | None:
         )
     except Exception as exc:  # no driver here: Playwright says so itself, later
         logger.debug("Playwright's driver not started early: %s", exc)
-        return None
 
 
 def take(crawler: Any) -> subprocess.Popen[bytes] | None:

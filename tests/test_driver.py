@@ -5,12 +5,11 @@ from __future__ import annotations
 import psutil
 import pytest
 import pytest_twisted
-from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.test import get_crawler
 
 from crawler import driver
-from crawler.addons import CHROMIUM_ARGS, BrowserAddon, _find_chromium
+from crawler.addons import CHROMIUM_ARGS, _find_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -60,31 +59,3 @@ async def test_a_driver_that_died_before_the_engine_started_is_replaced_by_playw
 
     assert driver_pid != early.pid
     assert driver_pid in parents
-
-
-def test_scrapy_crawl_starts_the_driver_before_the_crawler_and_the_crawler_takes_it() -> None:
-    settings = Settings({"BROWSER_ENABLED": True})  # the project's default; early driver on too
-    driver.start_spare(settings)
-    (spare,) = driver._spare
-    assert spare.poll() is None
-    driver.start_spare(settings)  # one spare at most
-    assert driver._spare == [spare]
-
-    crawler = get_crawler()
-    BrowserAddon(crawler).update_settings(Settings({"BROWSER_ENABLED": True}))
-
-    assert driver._spare == []
-    assert driver.take(crawler) is spare  # the crawler's driver is the spare, no second one
-    driver.discard(spare)
-
-
-def test_a_spare_driver_no_crawler_wants_is_ended() -> None:
-    driver.start_spare(Settings({"BROWSER_ENABLED": True}))
-    (spare,) = driver._spare
-
-    crawler = get_crawler()
-    BrowserAddon(crawler).update_settings(Settings({"BROWSER_ENABLED": False}))
-
-    assert driver._spare == []
-    assert spare.wait(timeout=10) is not None
-    assert driver.take(crawler) is None

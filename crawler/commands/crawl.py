@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
 
-from crawler import driver
 from crawler.db.engine import DatabaseURLError
 from crawler.db.repair import damage_report, sqlite_path
 from crawler.params import ArgumentError
@@ -56,20 +55,8 @@ class Command(ScrapyCrawlCommand):
         super().process_options(args, opts)
         if len(args) != 1 or self.settings is None:
             return  # Scrapy's own usage message follows
-        # Playwright's driver (Node.js, 0.2 s to load) starts now, on the other core, while the
-        # spiders are imported (0.35 s): started by BrowserAddon, once the crawler exists, it was
-        # at times the last thing the browser's launch waited for (crawler/driver.py)
-        driver.start_spare(self.settings)
         try:
-            self._check(args[0], opts)
-        except SystemExit:
-            driver.discard_spare()
-            raise
-
-    def _check(self, name: str, opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        try:
-            spidercls = get_spider_loader(self.settings).load(name)
+            spidercls = get_spider_loader(self.settings).load(args[0])
         except KeyError:
             return
         check = getattr(spidercls, "check_arguments", None)
@@ -78,7 +65,7 @@ class Command(ScrapyCrawlCommand):
         try:
             check(**opts.spargs)
         except ArgumentError as exc:
-            print(f"error: {name}: {exc}", file=sys.stderr)
+            print(f"error: {args[0]}: {exc}", file=sys.stderr)
             sys.exit(2)
         _refuse_damaged_database(self.settings.get("DATABASE_URL") or "")
 
