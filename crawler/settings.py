@@ -100,7 +100,10 @@ JDPOWER_OUTPUT_DIR = "downloads"  # reports in <this>/<YYYY-MM-DD>/run-<N>/
 JDPOWER_RETRIES = 2  # per vehicle, each on a fresh page
 JDPOWER_HTTP_RETRIES = 2  # a 5xx/429 on one step, tried again in place before it counts as a try
 JDPOWER_PDF_TIMEOUT = 120  # seconds from the click to the whole PDF
-JDPOWER_CONTEXT_VEHICLES = 50  # a worker's browser context is made anew after this many vehicles
+# a worker's browser context is made anew after this many vehicles: Playwright's driver keeps what
+# a context's pages did until the context closes (each report POST's body holds on to a 64 KB read
+# buffer); 500 vehicles: the driver's mean 139 MB with 20, 147 MB with 50
+JDPOWER_CONTEXT_VEHICLES = 20
 JDPOWER_PAGE_VEHICLES = 1  # vehicles a browser page opens in turn: more costs memory, saves CPU
 JDPOWER_NEXT_PAGE_DELAY = 0.5  # s after a report is under way before the next vehicle's page opens
 JDPOWER_CONTEXT_FAILURES = 3  # failures in a row before a context is closed and made anew
