@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,12 @@ class SandboxProcess:
         req = urllib.request.Request(f"{self.url}/_sandbox/expire-sessions", method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:
             return int(json.load(resp)["expired"])
+
+    def fail(self, path: str, times: int = 1) -> None:
+        """The next `times` requests for `path` (any method) answer HTTP 500."""
+        query = urllib.parse.urlencode({"path": path, "times": times})
+        req = urllib.request.Request(f"{self.url}/_sandbox/fail?{query}", method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
 
     def count(self, host: str, route: str, status: str | None = None) -> int:
         counts = self.stats()["requests"].get(f"{host} {route}", {})

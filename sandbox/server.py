@@ -108,6 +108,7 @@ class Sandbox:
         self.sites: dict[str, list[Route]] = {}
         # each site's "log everybody out": what a deploy or a security reset does to live sessions
         self.session_droppers: list[Callable[[], int]] = []
+        self.failing: dict[str, int] = {}  # path -> how many of its next requests answer 500
 
     def add_site(self, hosts: tuple[str, ...], routes: list[Route]) -> None:
         for host in hosts:
@@ -139,6 +140,9 @@ class Sandbox:
             stats = self.stats
             stats.enter()
             try:
+                if self.failing.get(request.path, 0) > 0:
+                    self.failing[request.path] -= 1
+                    return self._count(key, _server_error())
                 if route.faults:
                     fault = await self._inject_faults()
                     if fault is not None:
@@ -163,11 +167,7 @@ class Sandbox:
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
         if self.chance(knobs.error_rate):
-            return web.Response(
-                status=500,
-                text="<html><body>Internal Server Error</body></html>",
-                content_type="text/html",
-            )
+            return _server_error()
         return None
 
     def _count(self, key: str, response: web.StreamResponse) -> web.StreamResponse:
@@ -182,7 +182,20 @@ class Sandbox:
             return web.json_response({"reset": True})
         if request.path == "/_sandbox/expire-sessions" and request.method == "POST":
             return web.json_response({"expired": sum(drop() for drop in self.session_droppers)})
+        if request.path == "/_sandbox/fail" and request.method == "POST":
+            # the next `times` requests for `path` answer 500, whatever the knobs say
+            path, times = request.query.get("path", ""), request.query.get("times", "1")
+            if not path.startswith("/") or not times.isdigit():
+                return web.Response(status=400, text="sandbox: fail needs ?path=/...&times=N\n")
+            self.failing[path] = int(times)
+            return web.json_response({"path": path, "times": int(times)})
         return web.Response(status=404, text="sandbox: unknown control path\n")
+
+
+def _server_error() -> web.Response:
+    return web.Response(
+        status=500, text="<html><body>Internal Server Error</body></html>", content_type="text/html"
+    )
 
 
 def build_app(knobs: Knobs) -> web.Application:

@@ -142,6 +142,18 @@ def test_an_expired_session_logs_in_again_and_loses_nothing(make_sandbox, tmp_pa
     assert (stats["unique"], stats["repeated"]) == (14, 0)
 
 
+def test_an_error_page_while_logging_in_is_tried_again_at_once(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox(vehicles=4, pdf_delay_ms=100, jd_user=USER, jd_pass=PASSWORD)
+    # the sign-in lands on an error page instead of the licence: it has no "Accept" to wait for
+    sb.fail("/licence")
+    result = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=2")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "Login attempt 1 failed (signing in: /licence answered HTTP 500); trying again" in result.output
+    assert "Timeout 30000ms" not in result.output  # not after waiting for a control that never came
+    assert sb.count("127.0.0.1", "/licence", "500") == 1
+    assert [r[1] for r in _rows(tmp_path)] == ["done"] * 4
+
+
 def test_ctrl_c_halfway_then_the_same_command_finishes_each_vehicle_once(
     make_sandbox, tmp_path: Path
 ) -> None:
