@@ -6,8 +6,9 @@ contexts at once, each vehicle once.
 The login (and the licence) is JDPowerSessionMiddleware's: once, shared by every context. The
 inventory comes from the portal's JSON API (the call its page makes) with the same session.
 Each vehicle's page opens in one of CONCURRENT_CONTEXTS browser contexts, its "Download PDF"
-button is clicked and the browser's download is checked (`%PDF`, `%%EOF`, the size announced)
-before it is saved as `<output>/<day>/run-<N>/<reference>.pdf`. The `vehicles` table says what
+button is clicked, and the report the page then asks for is taken from that request (the
+page's own cookies and headers) and checked (`%PDF`, `%%EOF`, the size announced) before it
+is saved as `<output>/<day>/run-<N>/<reference>.pdf`. The `vehicles` table says what
 is done: a done vehicle is never downloaded again, and `claim` lets only one context or run
 take a vehicle. Two retries per vehicle, on a fresh page; a context that fails
 JDPOWER_CONTEXT_FAILURES times in a row is closed and made anew; a dead browser is relaunched
@@ -495,7 +496,7 @@ class JDPowerSpider(scrapy.Spider):
     async def _click_download(
         self, page: Any, watch: ReportWatch, started: Callable[[], None]
     ) -> tuple[bytes, int | None]:
-        """Click "Download PDF"; the bytes the browser downloaded and the size announced.
+        """Click "Download PDF"; the report's bytes and the size announced.
         `started` is called once the site has accepted to make the report."""
         timeout = self.pdf_timeout_ms / 1000
         try:
@@ -513,22 +514,14 @@ class JDPowerSpider(scrapy.Spider):
             if answer.status != 200:
                 raise ReportFailed(f"the report API answered HTTP {answer.status}", answer.status)
             started()
-            status, headers = await watch.wait(watch.report, timeout)
+            status, headers, body = await watch.wait(watch.report, timeout)
             if status in (301, 302, 303, 401):
                 raise SessionExpired
-            if status != 200:
+            if status != 200 or body is None:
                 raise ReportFailed(f"the report answered HTTP {status}", status)
             length = headers.get("content-length")
             expected = int(length) if length and length.isdigit() else None
-            download = await watch.wait(watch.download, timeout)
-            failure = await watch.wait(download.failure(), timeout)
-            if failure:
-                raise ReportFailed(f"the download failed: {failure}")
-            path = await watch.wait(download.path(), timeout)
-            data = await asyncio.to_thread(Path(path).read_bytes)
-            with contextlib.suppress(Exception):
-                await download.delete()
-            return data, expected
+            return body, expected
         except TimeoutError:
             raise ReportFailed(f"no report within {timeout:.0f} s") from None
 
@@ -694,27 +687,26 @@ _CLICK_DOWNLOAD = """(waitMs) => new Promise((resolve) => {
 
 
 class ReportWatch:
-    """What one click on "Download PDF" is waited for with: the report API's answer, the report
-    link (through `_report_route`) and the browser's download. Armed before the click, with no
+    """What one click on "Download PDF" is waited for with: the report API's answer and the
+    report link's (through `_report_route`). Armed before the click, with no
     timeout of their own: the click applies JDPOWER_PDF_TIMEOUT from when it is made. A page
     whose browser dies answers none of them, nor says it closed: `wait` also ends when the page
     closes or crashes and when the browser goes (else that vehicle waited the whole timeout).
 
-    The report link goes through `_report_route`: an error or a login redirect there is
-    answered to the page with a 204 (no navigation), since Chromium never answers closing a
-    page that is still on its way to an error page: its place among the context's pages was
-    lost for good, and after ten of those the crawl stood still."""
+    The report link goes through `_report_route`, which takes the report from it and answers
+    the page with a 204 (no navigation), the report and an error or a login redirect alike:
+    Chromium never answers closing a page that is still on its way to an error page (its place
+    among the context's pages was lost for good, and after ten of those the crawl stood still)."""
 
     def __init__(self, page: Any, timeout_ms: float) -> None:
         self.page = page
         self.disarmed = False
         loop = asyncio.get_running_loop()
-        self.report: asyncio.Future[tuple[int, dict[str, str]]] = loop.create_future()
+        self.report: asyncio.Future[tuple[int, dict[str, str], bytes | None]] = loop.create_future()
         self.handler = functools.partial(_report_route, self.report, timeout_ms)
         self.api: asyncio.Future[Any] = asyncio.ensure_future(
             page.wait_for_event("response", predicate=_is_report_api, timeout=0)
         )
-        self.download: asyncio.Future[Any] = asyncio.ensure_future(page.wait_for_event("download", timeout=0))
         self.gone: asyncio.Future[None] = loop.create_future()
         page.on("close", self._gone)
         page.on("crash", self._gone)
@@ -741,7 +733,7 @@ class ReportWatch:
                 self.gone.result()  # raises
             raise TimeoutError
         finally:
-            if not waiter.done() and waiter not in (self.api, self.download, self.report):
+            if not waiter.done() and waiter not in (self.api, self.report):
                 waiter.cancel()  # its own: the watch's are ended by disarm
 
     @classmethod
@@ -767,7 +759,7 @@ class ReportWatch:
         for future in (self.report, self.gone):  # read: a failure nobody awaited is not logged as lost
             if future.done() and not future.cancelled():
                 future.exception()
-        for waiter in (self.api, self.download):
+        for waiter in (self.api,):
             if not waiter.done():
                 waiter.cancel()
             with contextlib.suppress(BaseException):
@@ -779,28 +771,36 @@ def _is_report_api(response: Any) -> bool:
 
 
 async def _report_route(
-    report: asyncio.Future[tuple[int, dict[str, str]]], timeout_ms: float, route: Any
+    report: asyncio.Future[tuple[int, dict[str, str], bytes | None]], timeout_ms: float, route: Any
 ) -> None:
-    """The page's request for its report: fetched with the page's own cookies and headers, and
-    handed to the browser as it came (the browser then downloads it) when it is a 200; any
-    other answer is told to `report` and the page gets a 204, which keeps it where it is."""
+    """The page's request for its report, fetched with the page's own cookies and headers: its
+    status, headers and (a 200's) body are told to `report`, and the page gets a 204, which
+    keeps it where it is.
+
+    The body is taken here rather than handed on to the browser for it to download: that cost
+    the body's trip from Playwright's driver to Chromium, Chromium's download to a file, the
+    download's events and the file read back, and the driver kept every download, and with it
+    its page, until the context closed (bench/jdpower_long.py: the driver's peak 126-127 MB
+    instead of 134-140, the whole crawl's 546-559 MB instead of 564-572)."""
+    fetched = None
     try:
         fetched = await route.fetch(max_redirects=0, timeout=timeout_ms)
+        body = await fetched.body() if fetched.status == 200 else None
     except Exception as exc:
         if not report.done():
             report.set_exception(ReportFailed(f"the report link: {str(exc).splitlines()[0][:200]}"))
         with contextlib.suppress(Exception):
             await route.abort()
         return
-    if not report.done():
-        report.set_result((fetched.status, fetched.headers))
-    with contextlib.suppress(Exception):
-        if fetched.status == 200:
-            await route.fulfill(response=fetched)
-        else:
+    else:
+        if not report.done():
+            report.set_result((fetched.status, fetched.headers, body))
+        with contextlib.suppress(Exception):
             await route.fulfill(status=204)
-    with contextlib.suppress(Exception):
-        await fetched.dispose()  # Playwright's driver keeps every fetched body until then
+    finally:
+        if fetched is not None:
+            with contextlib.suppress(Exception):
+                await fetched.dispose()  # Playwright's driver keeps every fetched body until then
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
