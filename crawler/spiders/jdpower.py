@@ -759,11 +759,10 @@ class ReportWatch:
         for future in (self.report, self.gone):  # read: a failure nobody awaited is not logged as lost
             if future.done() and not future.cancelled():
                 future.exception()
-        for waiter in (self.api,):
-            if not waiter.done():
-                waiter.cancel()
-            with contextlib.suppress(BaseException):
-                await waiter
+        if not self.api.done():
+            self.api.cancel()
+        with contextlib.suppress(BaseException):
+            await self.api
 
 
 def _is_report_api(response: Any) -> bool:
@@ -782,25 +781,27 @@ async def _report_route(
     download's events and the file read back, and the driver kept every download, and with it
     its page, until the context closed (bench/jdpower_long.py: the driver's peak 126-127 MB
     instead of 134-140, the whole crawl's 546-559 MB instead of 564-572)."""
-    fetched = None
     try:
         fetched = await route.fetch(max_redirects=0, timeout=timeout_ms)
-        body = await fetched.body() if fetched.status == 200 else None
+        try:
+            answer = (
+                fetched.status,
+                fetched.headers,
+                await fetched.body() if fetched.status == 200 else None,
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await fetched.dispose()  # Playwright's driver keeps every fetched body until then
     except Exception as exc:
         if not report.done():
             report.set_exception(ReportFailed(f"the report link: {str(exc).splitlines()[0][:200]}"))
         with contextlib.suppress(Exception):
             await route.abort()
         return
-    else:
-        if not report.done():
-            report.set_result((fetched.status, fetched.headers, body))
-        with contextlib.suppress(Exception):
-            await route.fulfill(status=204)
-    finally:
-        if fetched is not None:
-            with contextlib.suppress(Exception):
-                await fetched.dispose()  # Playwright's driver keeps every fetched body until then
+    if not report.done():
+        report.set_result(answer)
+    with contextlib.suppress(Exception):
+        await route.fulfill(status=204)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
