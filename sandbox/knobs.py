@@ -13,7 +13,7 @@ class Knobs:
     rate_limit: float = 0.0  # requests/s over all sites; 0 = unlimited
     error_rate: float = 0.0  # share of requests answered with a 500
     missing_rate: float = 0.0  # share of pin ids that do not exist (stable per id)
-    truncate_rate: float = 0.0  # share of JSON answers cut in the middle
+    truncate_rate: float = 0.0  # share of answers cut in the middle (JSON, report PDFs)
     orig_forbidden_rate: float = 0.0  # share of pins whose `originals/` image answers 403
     search_results: int = 500  # results a search finds for any keyword
     session_ttl_s: float = 0.0  # sessions older than this are refused (403 CSRF); 0 = never

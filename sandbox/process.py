@@ -72,6 +72,13 @@ class SandboxProcess:
         req = urllib.request.Request(f"{self.url}/_sandbox/fail?{query}", method="POST")
         urllib.request.urlopen(req, timeout=10).close()
 
+    def truncate(self, route: str, times: int = 1, *, drop: bool = False) -> None:
+        """The next `times` answers of `route` (its name in the stats, e.g. "/reports/*") are
+        cut in half; `drop`: the connection closes half-way through a body announced whole."""
+        query = urllib.parse.urlencode({"route": route, "times": times, "drop": int(drop)})
+        req = urllib.request.Request(f"{self.url}/_sandbox/truncate?{query}", method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+
     def count(self, host: str, route: str, status: str | None = None) -> int:
         counts = self.stats()["requests"].get(f"{host} {route}", {})
         return counts.get(status, 0) if status else sum(counts.values())

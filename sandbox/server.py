@@ -109,6 +109,8 @@ class Sandbox:
         # each site's "log everybody out": what a deploy or a security reset does to live sessions
         self.session_droppers: list[Callable[[], int]] = []
         self.failing: dict[str, int] = {}  # path -> how many of its next requests answer 500
+        # route name -> (how many of its next answers are cut, whether the connection drops)
+        self.cutting: dict[str, tuple[int, bool]] = {}
 
     def add_site(self, hosts: tuple[str, ...], routes: list[Route]) -> None:
         for host in hosts:
@@ -119,6 +121,18 @@ class Sandbox:
 
     def chance(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate
+
+    def cut(self, request: web.Request) -> str | None:
+        """Whether a body that can be cut is cut this time: None (whole), "cut" (half of it, with
+        a Content-Length that says so) or "drop" (half of it, after a Content-Length announcing
+        all of it, then the connection closes). `--truncate-rate` cuts; `/_sandbox/truncate`
+        cuts the next answers of a route as it says."""
+        name = request.get(_ROUTE)
+        times, drop = self.cutting.get(name, (0, False)) if name else (0, False)
+        if times > 0:
+            self.cutting[name] = (times - 1, drop)
+            return "drop" if drop else "cut"
+        return "cut" if self.chance(self.knobs.truncate_rate) else None
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/_sandbox/"):
@@ -137,6 +151,7 @@ class Sandbox:
             if match is None:
                 continue
             key = f"{host} {route.name}"
+            request[_ROUTE] = route.name
             stats = self.stats
             stats.enter()
             try:
@@ -189,7 +204,19 @@ class Sandbox:
                 return web.Response(status=400, text="sandbox: fail needs ?path=/...&times=N\n")
             self.failing[path] = int(times)
             return web.json_response({"path": path, "times": int(times)})
+        if request.path == "/_sandbox/truncate" and request.method == "POST":
+            # the next `times` answers of route `route` (its name in the stats) are cut in half;
+            # with drop=1 the connection closes half-way through a body announced whole
+            route, times = request.query.get("route", ""), request.query.get("times", "1")
+            drop = request.query.get("drop", "0") == "1"
+            if not route or not times.isdigit():
+                return web.Response(status=400, text="sandbox: truncate needs ?route=...&times=N\n")
+            self.cutting[route] = (int(times), drop)
+            return web.json_response({"route": route, "times": int(times), "drop": drop})
         return web.Response(status=404, text="sandbox: unknown control path\n")
+
+
+_ROUTE = "sandbox_route"  # request key: the name of the route answering it
 
 
 def _server_error() -> web.Response:

@@ -42,6 +42,15 @@ def _accepted(url: str) -> tuple[requests.Session, str]:
     return http, token
 
 
+def _report_link(url: str, http: requests.Session, token: str) -> tuple[dict[str, str], str]:
+    """The first vehicle of the inventory, and a one-time link to its report."""
+    vehicle = http.get(f"{url}/api/inventory", headers=JD, timeout=10).json()["vehicles"][0]
+    answer = http.post(
+        f"{url}/api/reports", headers={**JD, "X-CSRF-Token": token}, json={"ref": vehicle["ref"]}, timeout=10
+    )
+    return vehicle, str(answer.json()["url"])
+
+
 def test_every_page_needs_a_login_then_the_licence(sandbox) -> None:
     for path in ("/", "/inventory", "/vehicle/JDP-100000", "/reports/abc"):
         answer = requests.get(f"{sandbox.url}{path}", headers=JD, allow_redirects=False, timeout=10)
@@ -85,13 +94,7 @@ def test_inventory_pages_and_deterministic_vehicles(make_sandbox) -> None:
 def test_report_is_a_valid_pdf_naming_the_vehicle_after_the_delay(make_sandbox) -> None:
     sb = make_sandbox(pdf_delay_ms=400)
     http, token = _accepted(sb.url)
-    vehicle = http.get(f"{sb.url}/api/inventory", headers=JD, timeout=10).json()["vehicles"][0]
-    link = http.post(
-        f"{sb.url}/api/reports",
-        headers={**JD, "X-CSRF-Token": token},
-        json={"ref": vehicle["ref"]},
-        timeout=10,
-    ).json()["url"]
+    vehicle, link = _report_link(sb.url, http, token)
     started = time.monotonic()
     pdf = http.get(f"{sb.url}{link}", headers=JD, timeout=10)
     assert time.monotonic() - started >= 0.4
@@ -119,3 +122,30 @@ def test_sessions_expire(make_sandbox) -> None:
     assert http.get(f"{sb.url}/api/inventory", headers=JD, timeout=10).status_code == 401
     answer = http.get(f"{sb.url}/inventory", headers=JD, allow_redirects=False, timeout=10)
     assert answer.headers["Location"] == "/login"
+
+
+def test_truncate_cuts_the_next_reports_then_serves_them_whole(make_sandbox) -> None:
+    from http.client import HTTPConnection, IncompleteRead
+
+    sb = make_sandbox()
+    http, token = _accepted(sb.url)
+    sb.truncate("/reports/*", 1)
+    cut = http.get(f"{sb.url}{_report_link(sb.url, http, token)[1]}", headers=JD, timeout=10)
+    assert cut.ok and int(cut.headers["Content-Length"]) == len(cut.content)  # the size admits it
+    assert cut.content.startswith(b"%PDF-") and b"%%EOF" not in cut.content
+    whole = http.get(f"{sb.url}{_report_link(sb.url, http, token)[1]}", headers=JD, timeout=10).content
+    assert whole.rstrip().endswith(b"%%EOF") and len(cut.content) == len(whole) // 2
+
+    sb.truncate("/reports/*", 1, drop=True)
+    _, link = _report_link(sb.url, http, token)
+    host, port = sb.url.removeprefix("http://").split(":")
+    conn = HTTPConnection(host, int(port), timeout=10)
+    cookies = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    conn.request("GET", link, headers={**JD, "Cookie": cookies})
+    answer = conn.getresponse()
+    assert int(answer.getheader("Content-Length")) == len(whole)  # announced whole
+    try:
+        got = answer.read()
+    except IncompleteRead as exc:
+        got = exc.partial
+    assert len(got) == len(whole) // 2  # the connection went half-way through

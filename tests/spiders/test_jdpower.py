@@ -207,6 +207,31 @@ def test_a_failing_portal_loses_no_vehicle_and_no_browser_page(make_sandbox, tmp
     assert "jdpower/contexts_recycled" in result.output  # contexts were made anew on the way
 
 
+@pytest.mark.parametrize("drop", [False, True], ids=["cut-file", "dropped-connection"])
+def test_a_cut_report_is_never_saved_and_is_fetched_again(make_sandbox, tmp_path: Path, drop: bool) -> None:
+    # the first two reports come cut in half: a short file whose size the server admits
+    # (no %%EOF), or a connection that closes half-way through a file announced whole
+    sb = make_sandbox(vehicles=6, pdf_delay_ms=50, jd_user=USER, jd_pass=PASSWORD)
+    sb.truncate("/reports/*", 2, drop=drop)
+    result = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=2")
+    assert result.returncode == 0, result.output[-3000:]
+    rows = _rows(tmp_path)
+    assert [r[1] for r in rows] == ["done"] * 6
+    for _, _, path, size, sha256, _ in rows:
+        data = Path(path).read_bytes()
+        assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha256)
+    assert sorted(p.name for p in (tmp_path / "downloads").rglob("*.pdf")) == sorted(
+        f"{r[0]}.pdf" for r in rows
+    )
+    assert not list((tmp_path / "downloads").rglob("*.part"))
+    assert sb.stats()["resources"]["pdf"]["repeated"] == 2  # the two cut ones, fetched again
+    warned = re.findall(r"WARNING: Vehicle (JDP-\d+): (.*)", result.output)
+    assert len(warned) == 2, result.output[-3000:]
+    if not drop:
+        assert all("no %%EOF" in reason for _, reason in warned), warned
+
+
 def test_a_browser_that_dies_is_launched_again_and_loses_no_vehicle(make_sandbox, tmp_path: Path) -> None:
     import psutil
 
