@@ -127,8 +127,12 @@ class BrowserAddon:
         # Playwright's driver is a Node.js process started with this environment. Left alone
         # its heap grew to 250 MB in 500 vehicles (bench/jdpower_long.py), garbage it had not
         # yet collected: with these limits it stays at 130-140 MB and the run is as fast.
+        # A NODE_OPTIONS of the user's keeps its options and gets these added (unless it sets
+        # them itself): replaced by it, they were lost and the driver grew again.
         heap = settings.getint("BROWSER_DRIVER_HEAP_MB", 128)
-        os.environ.setdefault("NODE_OPTIONS", f"--max-semi-space-size=1 --max-old-space-size={heap}")
+        os.environ["NODE_OPTIONS"] = _with_node_options(
+            os.environ.get("NODE_OPTIONS", ""), ["--max-semi-space-size=1", f"--max-old-space-size={heap}"]
+        )
         # Node.js keeps the driver's compiled code here between runs: it starts in 0.20 s
         # instead of 0.28 (a place it cannot write to is ignored, silently)
         os.environ.setdefault("NODE_COMPILE_CACHE", str(_cache_dir() / "node-compile-cache"))
@@ -169,6 +173,13 @@ def _find_chromium(headless: bool = True) -> str | None:
         if path:
             return path
     return None
+
+
+def _with_node_options(current: str, ours: list[str]) -> str:
+    """NODE_OPTIONS `current` with each of `ours` (--name=value) added unless it names it."""
+    named = {option.split("=", 1)[0] for option in current.split()}
+    added = [option for option in ours if option.split("=", 1)[0] not in named]
+    return " ".join([*current.split(), *added])
 
 
 def _cache_dir() -> Path:

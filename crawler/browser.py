@@ -14,6 +14,11 @@ logger = logging.getLogger(__name__)
 BLOCKED_RESOURCE_TYPES = frozenset({"image", "stylesheet", "font", "media"})
 
 
+class BrowserUnavailable(Exception):
+    """The browser cannot be used in this crawl (Playwright's driver did not start): pages fail
+    at once with the reason, instead of each trying again."""
+
+
 def abort_heavy_request(playwright_request: Any) -> bool:
     """PLAYWRIGHT_ABORT_REQUEST: pages need their HTML and scripts, not their pictures."""
     return playwright_request.resource_type in BLOCKED_RESOURCE_TYPES

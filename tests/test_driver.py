@@ -9,7 +9,7 @@ from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.test import get_crawler
 
 from crawler import driver
-from crawler.addons import CHROMIUM_ARGS, _find_chromium
+from crawler.addons import CHROMIUM_ARGS, _find_chromium, _with_node_options
 
 pytestmark = pytest.mark.browser
 
@@ -59,3 +59,15 @@ async def test_a_driver_that_died_before_the_engine_started_is_replaced_by_playw
 
     assert driver_pid != early.pid
     assert driver_pid in parents
+
+
+def test_the_drivers_heap_limits_join_a_users_node_options() -> None:
+    ours = ["--max-semi-space-size=1", "--max-old-space-size=128"]
+    assert _with_node_options("", ours) == "--max-semi-space-size=1 --max-old-space-size=128"
+    assert _with_node_options("--use-openssl-ca", ours) == (
+        "--use-openssl-ca --max-semi-space-size=1 --max-old-space-size=128"
+    )
+    # the user's own limit stays, and adding ours again adds nothing
+    mine = _with_node_options("--max-old-space-size=512", ours)
+    assert mine == "--max-old-space-size=512 --max-semi-space-size=1"
+    assert _with_node_options(mine, ours) == mine

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import subprocess
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.provider import PlaywrightBrowserProvider
 
 from crawler import driver
+from crawler.browser import BrowserUnavailable
 from crawler.handlers.http import AsyncioHTTPDownloadHandler
 
 if TYPE_CHECKING:
@@ -60,6 +62,24 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
         self._http = self._make_http_handler(crawler)
         self._browser_downloads: set[asyncio.Future[Response]] = set()
         self._orphaned: set[asyncio.Future[Response]] = set()
+        self._unavailable: BrowserUnavailable | None = None
+
+    async def _launch(self) -> None:
+        """scrapy-playwright's start (Playwright's driver) at engine start. When the driver does
+        not start, every browser page fails at once with why (whoever asked for it says so: the
+        jdpower login stops the crawl, the pins warm-up goes on over plain HTTP). scrapy-
+        playwright left a traceback from the engine's signal, and each page failed with "start()
+        must be awaited before launch_browser()": the jdpower login tried 5 times over 7 s.
+        A NODE_OPTIONS holding an option Node.js refuses does that."""
+        try:
+            await super()._launch()
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            options = os.environ.get("NODE_OPTIONS")
+            hint = f"; NODE_OPTIONS is {options!r}: Node.js says above if it refused one" if options else ""
+            self._unavailable = BrowserUnavailable(
+                f"the browser cannot start: Playwright's driver (Node.js) failed: {reason}{hint}"
+            )
 
     @staticmethod
     def _make_http_handler(crawler: Crawler) -> Any:
@@ -70,6 +90,8 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
     async def download_request(self, request: Request) -> Response:
         if self._http is not None and not request.meta.get("playwright"):
             return await self._http.download_request(request)
+        if self._unavailable is not None and request.meta.get("playwright"):
+            raise self._unavailable
         task = asyncio.ensure_future(super().download_request(request))
         self._browser_downloads.add(task)
         try:

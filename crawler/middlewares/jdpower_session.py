@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 
-from crawler.browser import Background, close_context, close_page
+from crawler.browser import Background, BrowserUnavailable, close_context, close_page
 from crawler.middlewares.throttle import retry_after_seconds
 from crawler.params import ArgumentError, jdpower_credentials
 
@@ -204,6 +204,8 @@ class JDPowerSessionMiddleware:
         assert engine is not None
         try:
             response = await engine.download_async(request)
+        except BrowserUnavailable as exc:  # no other try would have a browser either
+            raise LoginRefused(f"cannot log in to {self.base_url}: {exc}") from None
         except Exception as exc:
             page = request.meta.get("playwright_page")
             if page is not None:

@@ -31,12 +31,12 @@ def _args(sb, tmp_path: Path, *args: str) -> list[str]:  # type: ignore[no-untyp
     ]  # fmt: skip
 
 
-def _jdpower(sb, tmp_path: Path, *args: str, password: str = PASSWORD) -> CrawlResult:  # type: ignore[no-untyped-def]
+def _jdpower(sb, tmp_path: Path, *args: str, password: str = PASSWORD, **env: str) -> CrawlResult:  # type: ignore[no-untyped-def]
     return crawl(
         *_args(sb, tmp_path, *args),
         sandbox_url=None,
         db=tmp_path / "jd.sqlite3",
-        env={"JD_USER": USER, "JD_PASS": password},
+        env={"JD_USER": USER, "JD_PASS": password, **env},
     )
 
 
@@ -113,6 +113,19 @@ def test_wrong_credentials_one_line_naming_the_user_never_the_password(make_sand
         if file.is_file():
             assert wrong.encode() not in file.read_bytes(), file
     assert wrong not in result.output
+
+
+def test_a_browser_that_cannot_start_stops_the_crawl_with_one_line(make_sandbox, tmp_path: Path) -> None:
+    # Node.js refuses this option in NODE_OPTIONS: Playwright's driver dies as it starts
+    sb = make_sandbox(vehicles=4, jd_user=USER, jd_pass=PASSWORD)
+    result = _jdpower(sb, tmp_path, NODE_OPTIONS="--optimize-for-size")
+    assert result.returncode == 1
+    errors = [line for line in result.output.splitlines() if "] ERROR: " in line]
+    assert len(errors) == 1, result.output[-3000:]
+    assert "the browser cannot start" in errors[0] and "NODE_OPTIONS is '--optimize-for-size" in errors[0]
+    assert "Traceback" not in result.output
+    assert "Login attempt" not in result.output  # no try that could not work either
+    assert not (tmp_path / "downloads").exists() and _rows(tmp_path) == []
 
 
 def test_missing_credentials_stop_before_the_start(tmp_path: Path) -> None:
