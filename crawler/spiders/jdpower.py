@@ -398,8 +398,9 @@ class JDPowerSpider(scrapy.Spider):
             watch = await ReportWatch.arm(page, self.pdf_timeout_ms)
             try:
                 lock = self.report_locks[response.meta[WORKER]]
-                data, expected, started = await self._report_with_retries(page, request, watch, lock)
-                self.report_seconds = _average(self.report_seconds, time.monotonic() - started)
+                data, expected, busy = await self._report_with_retries(page, request, watch, lock)
+                self.report_seconds = _average(self.report_seconds, busy)
+                started = time.monotonic() - busy  # the vehicle's own time, not its waits
             finally:
                 self._pass_turn_now(request)  # before a failed try is retried (_again)
                 await watch.disarm()
@@ -473,7 +474,7 @@ class JDPowerSpider(scrapy.Spider):
     async def _report_with_retries(
         self, page: Any, request: scrapy.Request, watch: ReportWatch, lock: asyncio.Lock
     ) -> tuple[bytes, int | None, float]:
-        """The report, the size announced and when it was first asked for (time.monotonic); the
+        """The report, the size announced and the seconds its tries held the worker; the
         site's passing errors on the report API or link (RETRY_HTTP_CODES, 429) tried again on
         the same page, up to JDPOWER_HTTP_RETRIES times, before they count as a failed try of
         the vehicle: at a 5% error rate per request a try fails 14% of the time, and three
@@ -482,18 +483,21 @@ class JDPowerSpider(scrapy.Spider):
         `lock` is the worker's: one report at a time. It is held for a click and its report
         only, so the worker's next vehicle clicks without waiting for this watch to be taken
         down (a round trip to the browser), nor for a retry's pause."""
-        started: float | None = None
+        busy = 0.0
         for attempt in range(self.http_retries + 1):
             try:
                 if attempt:
                     watch = await ReportWatch.arm(page, self.pdf_timeout_ms)
                 try:
                     async with lock:
-                        started = started or time.monotonic()
-                        data, expected = await self._click_download(
-                            page, watch, lambda: self._pass_turn_soon(request)
-                        )
-                        return data, expected, started
+                        clicked = time.monotonic()
+                        try:
+                            data, expected = await self._click_download(
+                                page, watch, lambda: self._pass_turn_soon(request)
+                            )
+                        finally:
+                            busy += time.monotonic() - clicked
+                        return data, expected, busy
                 finally:
                     await watch.disarm()
             except ReportFailed as exc:

@@ -218,6 +218,9 @@ def test_a_failing_portal_loses_no_vehicle_and_no_browser_page(make_sandbox, tmp
     served = sb.stats()["requests"]
     assert served["127.0.0.1 /reports/*"].get("500", 0) >= 1  # the case above did happen
     assert "jdpower/contexts_recycled" in result.output  # contexts were made anew on the way
+    # a vehicle's time is its own tries, not its waits for the worker: never more than 2 at once
+    (metrics_file,) = (tmp_path / "downloads").rglob("metrics.json")
+    assert 0 < json.loads(metrics_file.read_text())["speedup_factor"] <= 2
 
 
 @pytest.mark.parametrize("drop", [False, True], ids=["cut-file", "dropped-connection"])
