@@ -67,7 +67,8 @@ class SandboxProcess:
             return int(json.load(resp)["expired"])
 
     def fail(self, path: str, times: int = 1) -> None:
-        """The next `times` requests for `path` (any method) answer HTTP 500."""
+        """The next `times` requests for `path` (any method), or of a route when `path` is its
+        name in the stats (e.g. "/reports/*"), answer HTTP 500."""
         query = urllib.parse.urlencode({"path": path, "times": times})
         req = urllib.request.Request(f"{self.url}/_sandbox/fail?{query}", method="POST")
         urllib.request.urlopen(req, timeout=10).close()

@@ -108,7 +108,8 @@ class Sandbox:
         self.sites: dict[str, list[Route]] = {}
         # each site's "log everybody out": what a deploy or a security reset does to live sessions
         self.session_droppers: list[Callable[[], int]] = []
-        self.failing: dict[str, int] = {}  # path -> how many of its next requests answer 500
+        # path or route name -> how many of its next requests answer 500
+        self.failing: dict[str, int] = {}
         # route name -> (how many of its next answers are cut, whether the connection drops)
         self.cutting: dict[str, tuple[int, bool]] = {}
 
@@ -155,9 +156,10 @@ class Sandbox:
             stats = self.stats
             stats.enter()
             try:
-                if self.failing.get(request.path, 0) > 0:
-                    self.failing[request.path] -= 1
-                    return self._count(key, _server_error())
+                for failing in (request.path, route.name):
+                    if self.failing.get(failing, 0) > 0:
+                        self.failing[failing] -= 1
+                        return self._count(key, _server_error())
                 if route.faults:
                     fault = await self._inject_faults()
                     if fault is not None:
@@ -198,7 +200,8 @@ class Sandbox:
         if request.path == "/_sandbox/expire-sessions" and request.method == "POST":
             return web.json_response({"expired": sum(drop() for drop in self.session_droppers)})
         if request.path == "/_sandbox/fail" and request.method == "POST":
-            # the next `times` requests for `path` answer 500, whatever the knobs say
+            # the next `times` requests for `path`, a path or a route's name in the stats
+            # ("/reports/*"), answer 500, whatever the knobs say
             path, times = request.query.get("path", ""), request.query.get("times", "1")
             if not path.startswith("/") or not times.isdigit():
                 return web.Response(status=400, text="sandbox: fail needs ?path=/...&times=N\n")

@@ -395,15 +395,19 @@ class JDPowerSpider(scrapy.Spider):
                 for request_ in self._again(request, None):
                     yield request_
                 return
-            watch = await ReportWatch.arm(page, self.pdf_timeout_ms)
+            watches = [await ReportWatch.arm(page, self.pdf_timeout_ms)]
             try:
-                lock = self.report_locks[response.meta[WORKER]]
-                data, expected, busy = await self._report_with_retries(page, request, watch, lock)
-                self.report_seconds = _average(self.report_seconds, busy)
-                started = time.monotonic() - busy  # the vehicle's own time, not its waits
+                async with self.report_locks[response.meta[WORKER]]:
+                    started = time.monotonic()
+                    data, expected = await self._report_with_retries(page, request, watches)
+                    self.report_seconds = _average(self.report_seconds, time.monotonic() - started)
             finally:
+                # once the worker's lock is free: its next click does not wait for the unroute,
+                # a round trip to the driver (with the report told before its answer is
+                # disposed of, 5 ms of each 5-context turn)
                 self._pass_turn_now(request)  # before a failed try is retried (_again)
-                await watch.disarm()
+                for watch in watches:
+                    await watch.disarm()
             await self._done_with(page, context)
         except SessionExpired:
             await self._close(page, context)
@@ -472,38 +476,28 @@ class JDPowerSpider(scrapy.Spider):
         await close_context(page)
 
     async def _report_with_retries(
-        self, page: Any, request: scrapy.Request, watch: ReportWatch, lock: asyncio.Lock
-    ) -> tuple[bytes, int | None, float]:
-        """The report, the size announced and the seconds its tries held the worker; the
-        site's passing errors on the report API or link (RETRY_HTTP_CODES, 429) tried again on
-        the same page, up to JDPOWER_HTTP_RETRIES times, before they count as a failed try of
-        the vehicle: at a 5% error rate per request a try fails 14% of the time, and three
-        tries in a row 0.3%, too close to the 0.5% of vehicles a long run may lose.
+        self, page: Any, request: scrapy.Request, watches: list[ReportWatch]
+    ) -> tuple[bytes, int | None]:
+        """The report; the site's passing errors on the report API or link (RETRY_HTTP_CODES, 429)
+        tried again on the same page, up to JDPOWER_HTTP_RETRIES times, before they count as a
+        failed try of the vehicle: at a 5% error rate per request a try fails 14% of the time,
+        and three tries in a row 0.3%, too close to the 0.5% of vehicles a long run may lose.
 
-        `lock` is the worker's: one report at a time. It is held for a click and its report
-        only, so the worker's next vehicle clicks without waiting for this watch to be taken
-        down (a round trip to the browser), nor for a retry's pause."""
-        busy = 0.0
+        Each try after the first arms a watch of its own, added to `watches`; the caller
+        disarms them all. The worker's lock stays with the vehicle through its pauses: given
+        to the next vehicle meanwhile, that one's report passed the turn on to a third, whose
+        page waited for a place in the context (2 pages) that the two others kept when pages
+        open several vehicles (JDPOWER_PAGE_VEHICLES), and the crawl stood still."""
         for attempt in range(self.http_retries + 1):
             try:
                 if attempt:
-                    watch = await ReportWatch.arm(page, self.pdf_timeout_ms)
-                try:
-                    async with lock:
-                        clicked = time.monotonic()
-                        try:
-                            data, expected = await self._click_download(
-                                page, watch, lambda: self._pass_turn_soon(request)
-                            )
-                        finally:
-                            busy += time.monotonic() - clicked
-                        return data, expected, busy
-                finally:
-                    await watch.disarm()
+                    watches.append(await ReportWatch.arm(page, self.pdf_timeout_ms))
+                return await self._click_download(page, watches[-1], lambda: self._pass_turn_soon(request))
             except ReportFailed as exc:
                 if exc.status not in self.passing_statuses or attempt == self.http_retries:
                     raise
                 self.crawler.stats.inc_value("jdpower/http_retries")
+                await watches[-1].disarm()  # its route would answer the next try's report
                 await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
         raise AssertionError("unreachable")
 
@@ -810,7 +804,7 @@ async def _report_route(
         if not report.done():
             report.set_result((fetched.status, fetched.headers, body))
     # told first: the worker's next click does not wait for the answer's disposal, a round
-    # trip to the driver (with the watch's unroute, 5 ms of each 5-context turn)
+    # trip to the driver
     with contextlib.suppress(Exception):
         await fetched.dispose()  # Playwright's driver keeps every fetched body until then
     with contextlib.suppress(Exception):
@@ -819,7 +813,8 @@ async def _report_route(
 
 def _report_failed(report: asyncio.Future[Any], exc: Exception) -> None:
     if not report.done():
-        report.set_exception(ReportFailed(f"the report link: {str(exc).splitlines()[0][:200]}"))
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        report.set_exception(ReportFailed(f"the report link: {reason}"))
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

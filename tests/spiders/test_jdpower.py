@@ -201,6 +201,7 @@ def test_a_failing_portal_loses_no_vehicle_and_no_browser_page(make_sandbox, tmp
     # one request in five answers 500: report links too, whose error pages once kept their
     # browser page from ever closing, until every context was full and the crawl stood still
     sb = make_sandbox(vehicles=20, pdf_delay_ms=100, error_rate=0.2, jd_user=USER, jd_pass=PASSWORD)
+    sb.fail("/reports/*", 2)  # that case for sure, whatever the error rate draws
     result = _jdpower(
         sb,
         tmp_path,
