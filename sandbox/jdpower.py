@@ -361,19 +361,7 @@ document.getElementById('download-pdf').addEventListener('click', async () => {{
         suggested = f"..\\..\\reports/{vehicle.make} {vehicle.model} {ref}.pdf"
         headers = {"Content-Disposition": f'attachment; filename="{suggested}"'}
         cut = self.sandbox.cut(request)
-        if cut == "drop":  # the whole file announced, half of it sent, the connection gone
-            response = web.StreamResponse(headers=headers)
-            response.content_type = "application/pdf"
-            response.content_length = len(pdf)
-            await response.prepare(request)
-            await response.write(pdf[: len(pdf) // 2])
-            await response.drain()
-            if request.transport is not None:
-                request.transport.close()
-            return response
-        if cut == "cut":
-            pdf = pdf[: len(pdf) // 2]
-        return web.Response(body=pdf, content_type="application/pdf", headers=headers)
+        return await self.sandbox.body(request, pdf, cut, content_type="application/pdf", headers=headers)
 
     async def asset(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         kind = match["kind"]

@@ -387,13 +387,12 @@ class PinterestSite:
             return web.json_response(body, status=403)
         return None
 
-    def _json(self, envelope: dict[str, Any], fetched: str) -> web.Response:
-        body = json.dumps(envelope)
-        if self.sandbox.chance(self.sandbox.knobs.truncate_rate):
-            body = body[: len(body) // 2]
-        else:
+    async def _json(self, request: web.Request, envelope: dict[str, Any], fetched: str) -> web.StreamResponse:
+        cut = self.sandbox.cut(request)
+        if cut is None:
             self.sandbox.record_fetch(fetched)
-        return web.Response(text=body, content_type="application/json")
+        body = json.dumps(envelope).encode()
+        return await self.sandbox.body(request, body, cut, content_type="application/json", charset="utf-8")
 
     async def pin_resource(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         knobs = self.sandbox.knobs
@@ -410,7 +409,7 @@ class PinterestSite:
             return refused
         if is_missing(knobs.seed, pin_id, knobs.missing_rate):
             return web.json_response(_envelope(None, options, status=404, error="Pin not found."), status=404)
-        return self._json(_envelope(make_pin(knobs.seed, pin_id), options), f"pin:{pin_id}")
+        return await self._json(request, _envelope(make_pin(knobs.seed, pin_id), options), f"pin:{pin_id}")
 
     async def search(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         """BaseSearchResource: 25 results a page; `bookmark` leads on, `-end-` after the last."""
@@ -433,7 +432,7 @@ class PinterestSite:
         bookmark = _bookmark(query, end) if end < total else "-end-"
         data = {"results": results, "nag": {}, "should_append_global_search": False, "sensitivity": {}}
         envelope = _envelope(data, options, resource=resource, bookmark=bookmark)
-        return self._json(envelope, f"search:{query}:{offset}")
+        return await self._json(request, envelope, f"search:{query}:{offset}")
 
     async def image(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         knobs = self.sandbox.knobs

@@ -135,6 +135,34 @@ class Sandbox:
             return "drop" if drop else "cut"
         return "cut" if self.chance(self.knobs.truncate_rate) else None
 
+    async def body(
+        self,
+        request: web.Request,
+        body: bytes,
+        cut: str | None,
+        *,
+        content_type: str,
+        charset: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> web.StreamResponse:
+        """`body` answered as `cut` (from `cut(request)`) says: whole, cut in half with a
+        Content-Length that says so, or announced whole and the connection closed half-way."""
+        if cut == "drop":
+            response = web.StreamResponse(headers=headers)
+            response.content_type = content_type
+            if charset:
+                response.charset = charset
+            response.content_length = len(body)
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            await response.drain()
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        if cut == "cut":
+            body = body[: len(body) // 2]
+        return web.Response(body=body, content_type=content_type, charset=charset, headers=headers)
+
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/_sandbox/"):
             return await self._control(request)

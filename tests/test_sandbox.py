@@ -102,6 +102,22 @@ def test_errors_and_truncation_knobs(make_sandbox) -> None:
     assert truncated > 0
 
 
+def test_truncate_control_cuts_the_next_api_answers_of_a_route(make_sandbox) -> None:
+    sb = make_sandbox()
+    http, headers = _signed(sb.url)
+    sb.truncate("/resource/PinResource/get/", 1)
+    cut = http.get(pin_resource_url(sb.url, "7"), headers=headers, timeout=10)
+    assert cut.status_code == 200 and int(cut.headers["Content-Length"]) == len(cut.content)
+    with pytest.raises(ValueError):
+        json.loads(cut.content)
+    whole = http.get(pin_resource_url(sb.url, "7"), headers=headers, timeout=10)
+    assert parse_pin_resource(whole.content, "7") is not None
+    assert len(cut.content) == len(whole.content) // 2
+    assert whole.headers["Content-Type"] == "application/json; charset=utf-8"
+    # the cut answer is not counted as a fetch of the pin
+    assert sb.stats()["resources"]["pin"] == {"unique": 1, "repeated": 0, "max_fetches": 1}
+
+
 def test_latency_knob(make_sandbox) -> None:
     sb = make_sandbox(latency_ms=150)
     started = time.perf_counter()
