@@ -19,6 +19,11 @@ class BrowserUnavailable(Exception):
     at once with the reason, instead of each trying again."""
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """What went wrong, in one line: Playwright's errors carry their call log under the first."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 def abort_heavy_request(playwright_request: Any) -> bool:
     """PLAYWRIGHT_ABORT_REQUEST: pages need their HTML and scripts, not their pictures."""
     return playwright_request.resource_type in BLOCKED_RESOURCE_TYPES

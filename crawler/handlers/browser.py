@@ -18,7 +18,7 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.provider import PlaywrightBrowserProvider
 
 from crawler import driver
-from crawler.browser import BrowserUnavailable
+from crawler.browser import BrowserUnavailable, first_line
 from crawler.handlers.http import AsyncioHTTPDownloadHandler
 
 if TYPE_CHECKING:
@@ -74,11 +74,10 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
         try:
             await super()._launch()
         except Exception as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             options = os.environ.get("NODE_OPTIONS")
             hint = f"; NODE_OPTIONS is {options!r}: Node.js says above if it refused one" if options else ""
             self._unavailable = BrowserUnavailable(
-                f"the browser cannot start: Playwright's driver (Node.js) failed: {reason}{hint}"
+                f"the browser cannot start: Playwright's driver (Node.js) failed: {first_line(exc)}{hint}"
             )
 
     @staticmethod

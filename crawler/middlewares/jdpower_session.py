@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 
-from crawler.browser import Background, BrowserUnavailable, close_context, close_page
+from crawler.browser import Background, BrowserUnavailable, close_context, close_page, first_line
 from crawler.middlewares.throttle import retry_after_seconds
 from crawler.params import ArgumentError, jdpower_credentials
 
@@ -210,8 +210,7 @@ class JDPowerSessionMiddleware:
             page = request.meta.get("playwright_page")
             if page is not None:
                 await close_context(page)
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise _Transient(f"the login page: {reason[:200]}") from None
+            raise _Transient(f"the login page: {first_line(exc)}") from None
         page = response.meta["playwright_page"]
         try:
             if response.status != 200:
@@ -248,8 +247,7 @@ class JDPowerSessionMiddleware:
         except Exception as exc:  # a 500 page, a timeout, a closed browser: try again
             if isinstance(exc, _Transient):
                 raise
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise _Transient(reason[:200]) from None
+            raise _Transient(first_line(exc)) from None
         finally:
             # every request is waiting for this login: the context goes meanwhile
             self.background.spawn(close_context(page))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 
+from crawler.browser import first_line
 from crawler.parsers.pinterest import PinterestSession, app_version_from_html, session_from_http
 
 if TYPE_CHECKING:
@@ -131,16 +132,14 @@ class PinterestSessionMiddleware:
                 raise  # the site's answer, not the browser's fault
             except Exception as exc:  # the browser cannot start or the page failed: HTTP still works
                 self._browser_failed = True
-                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                logger.warning("Browser warm-up failed (%s); trying plain HTTP", first_line[:200])
+                logger.warning("Browser warm-up failed (%s); trying plain HTTP", first_line(exc))
         if session is None:
             try:
                 session = await self._http_session()
             except SessionUnavailable:
                 raise
             except Exception as exc:  # refused, timed out, DNS...: no session, say why once
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise SessionUnavailable(f"{self.home_url}: {reason}") from exc
+                raise SessionUnavailable(f"{self.home_url}: {first_line(exc)}") from exc
         if not session.csrftoken:
             raise SessionUnavailable(f"{self.home_url} set no csrftoken cookie")
         self.crawler.stats.inc_value(f"pinterest/session/{session.source}")

@@ -37,7 +37,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.browser import Background, PagePool, close_context, close_page
+from crawler.browser import Background, PagePool, close_context, close_page, first_line
 from crawler.db import make_engine
 from crawler.db.vehicles import (
     SeenVehicle,
@@ -575,7 +575,7 @@ class JDPowerSpider(scrapy.Spider):
         self, request: scrapy.Request, vehicle: dict[str, str], exc: BaseException, page: Any
     ) -> Iterator[Any]:
         """A try of `vehicle` failed: its retry (fresh page), or the vehicle given up."""
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300] or type(exc).__name__
+        reason = first_line(exc, 300)
         context = request.meta.get("playwright_context", "")
         status = getattr(getattr(exc, "response", None), "status", None)
         passing = request.meta.get("jdpower_http_retries", 0)
@@ -813,8 +813,7 @@ async def _report_route(
 
 def _report_failed(report: asyncio.Future[Any], exc: Exception) -> None:
     if not report.done():
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        report.set_exception(ReportFailed(f"the report link: {reason}"))
+        report.set_exception(ReportFailed(f"the report link: {first_line(exc)}"))
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
