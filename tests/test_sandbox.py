@@ -112,7 +112,8 @@ def test_truncate_control_cuts_the_next_api_answers_of_a_route(make_sandbox) -> 
         json.loads(cut.content)
     whole = http.get(pin_resource_url(sb.url, "7"), headers=headers, timeout=10)
     assert parse_pin_resource(whole.content, "7") is not None
-    assert len(cut.content) == len(whole.content) // 2
+    # the first half of an answer (its request_identifier, at the end, varies)
+    assert whole.content.startswith(cut.content) and len(cut.content) < len(whole.content) * 0.6
     assert whole.headers["Content-Type"] == "application/json; charset=utf-8"
     # the cut answer is not counted as a fetch of the pin
     assert sb.stats()["resources"]["pin"] == {"unique": 1, "repeated": 0, "max_fetches": 1}
