@@ -39,7 +39,7 @@ def _http_session(sandbox_url: str) -> tuple[Any, dict[str, str]]:
 
     session = requests.Session()
     home = session.get(f"{sandbox_url}/", headers={"X-Forwarded-Host": "www.pinterest.com"}, timeout=30)
-    pin_session = session_from_http(home.text, dict(home.cookies))
+    pin_session = session_from_http(home.text, {c.name: c.value or "" for c in home.cookies})
     headers = {"X-Forwarded-Host": "www.pinterest.com", **pin_session.headers()}
     return session, headers
 

@@ -38,10 +38,10 @@ def main() -> int:
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-convert-')) / 'pins.sqlite3'}"
     engine = make_engine(url)
     base = 10**17
-    node_rows = [
+    node_rows: list[tuple[str, str | None]] = [
         (base64.b64encode(f"Pin:{base + i}".encode()).decode(), f"keyword{i % 20}") for i in range(args.ids)
     ]
-    numeric_rows = [(str(base + i), None) for i in range(0, args.ids, 100)]
+    numeric_rows: list[tuple[str, str | None]] = [(str(base + i), None) for i in range(0, args.ids, 100)]
     mark = "%s" if engine.dialect.name == "postgresql" else "?"
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM pins"))

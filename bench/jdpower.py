@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,7 +32,7 @@ from sandbox.process import SandboxProcess
 USER, PASSWORD = "bench-user", "bench-pass"
 
 
-def crawl(sandbox_url: str, work: Path, contexts: int) -> dict[str, object]:
+def crawl(sandbox_url: str, work: Path, contexts: int) -> dict[str, Any]:
     run, _ = run_crawl(
         [
             "jdpower",
@@ -72,7 +73,7 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=4.5)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, in turn (median)")
     args = parser.parse_args()
-    rows = []
+    rows: list[dict[str, Any]] = []
     with SandboxProcess(
         vehicles=args.vehicles, pdf_delay_ms=args.pdf_delay_ms, jd_user=USER, jd_pass=PASSWORD
     ) as sandbox:
@@ -85,14 +86,14 @@ def main() -> int:
                     f"run {repeat}, {contexts} context(s): {row['wall_s']:7.2f} s, "
                     f"{row['valid']}/{row['pdfs']} PDFs valid, {row['distinct']} distinct, "
                     f"{row['done_in_db']} done in the database, speedup_factor in metrics.json "
-                    f"{row['metrics']['speedup_factor']}, "  # type: ignore[index]
+                    f"{row['metrics']['speedup_factor']}, "
                     f"peak RSS of the crawl {row['peak_rss_mb']} MB",
                     flush=True,
                 )
-    one = statistics.median(r["wall_s"] for r in rows if r["contexts"] == 1)  # type: ignore[misc]
-    many = statistics.median(r["wall_s"] for r in rows if r["contexts"] == args.contexts)  # type: ignore[misc]
+    one = statistics.median(r["wall_s"] for r in rows if r["contexts"] == 1)
+    many = statistics.median(r["wall_s"] for r in rows if r["contexts"] == args.contexts)
     speedup = one / many
-    pairs = [a["wall_s"] / b["wall_s"] for a, b in zip(rows[::2], rows[1::2], strict=True)]  # type: ignore[operator]
+    pairs = [a["wall_s"] / b["wall_s"] for a, b in zip(rows[::2], rows[1::2], strict=True)]
     complete = all(r["valid"] == r["distinct"] == r["done_in_db"] == args.vehicles for r in rows)
     ok = complete and speedup >= args.target
     print(

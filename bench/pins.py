@@ -22,6 +22,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -52,9 +53,9 @@ def main() -> int:
     latency = args.latency_ms / 1000
     limit = args.concurrency / latency if latency else float("inf")
     work = Path(tempfile.mkdtemp(prefix="bench-pins-"))
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
 
-    def record(run: Run, stats: dict[str, object]) -> dict[str, object]:
+    def record(run: Run, stats: dict[str, Any]) -> dict[str, Any]:
         ideal = run.pins * latency / args.concurrency
         row = {
             "client": run.name,
@@ -141,17 +142,17 @@ def main() -> int:
     pool, seq = rows[-2], rows[-1]
     scrapy_row = sorted(scrapy_rows, key=lambda r: r["wall_s"])[len(scrapy_rows) // 2]  # the median
     speedups = {
-        "scrapy_vs_sequential": round(scrapy_row["pins_per_s"] / seq["pins_per_s"], 2),  # type: ignore[operator]
-        "scrapy_vs_thread_pool": round(scrapy_row["pins_per_s"] / pool["pins_per_s"], 3),  # type: ignore[operator]
+        "scrapy_vs_sequential": round(scrapy_row["pins_per_s"] / seq["pins_per_s"], 2),
+        "scrapy_vs_thread_pool": round(scrapy_row["pins_per_s"] / pool["pins_per_s"], 3),
     }
     print(
         f"scrapy (median run) vs sequential loop: {speedups['scrapy_vs_sequential']}x; vs thread pool: "
         f"{speedups['scrapy_vs_thread_pool']}x"
     )
     steady = {
-        r["client"]: round(1000 * (r["cpu_s"] - startup.cpu_s) / (r["pins"] - 1), 2)  # type: ignore[operator]
+        r["client"]: round(1000 * (r["cpu_s"] - startup.cpu_s) / (r["pins"] - 1), 2)
         for r in scrapy_rows
-        if r["cpu_s"] and startup.cpu_s and r["pins"] > 1  # type: ignore[operator]
+        if r["cpu_s"] and startup.cpu_s and r["pins"] > 1
     }
     print(
         f"scrapy start-up (the same crawl on 1 pin): {startup.wall_s:.2f} s wall, {startup.cpu_s:.2f} s CPU "
@@ -160,7 +161,7 @@ def main() -> int:
     )
     complete = all(r["pins"] == args.pins for r in scrapy_rows)
     if latency:
-        ok = complete and scrapy_row["ratio_to_ideal"] <= args.target  # type: ignore[operator]
+        ok = complete and scrapy_row["ratio_to_ideal"] <= args.target
         print(
             f"target: all {args.pins} pins stored within {args.target} x ideal -> "
             f"{'MET' if ok else 'NOT MET'} "

@@ -130,7 +130,7 @@ class Sandbox:
         cuts the next answers of a route as it says."""
         name = request.get(_ROUTE)
         times, drop = self.cutting.get(name, (0, False)) if name else (0, False)
-        if times > 0:
+        if name and times > 0:
             self.cutting[name] = (times - 1, drop)
             return "drop" if drop else "cut"
         return "cut" if self.chance(self.knobs.truncate_rate) else None
