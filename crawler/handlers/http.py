@@ -1,11 +1,19 @@
-"""A lean HTTP/1.1 download handler on asyncio: keep-alive connections, nothing else.
+"""A lean HTTP/1.1 download handler on asyncio: keep-alive connections, framing by llhttp.
 
 Why our own: at 0 ms latency a Pinterest crawl is bound by the CPU of the one core Scrapy runs
 on, and Twisted's HTTP client (agent, pool, endpoint, parser, producers, Deferred chains) was
-the largest single share of it: 40% of the crawl's CPU in cProfile (7.7 of 19 s, 5,000 pins),
-against 15% for this handler (2.1 of 14 s), whose whole crawl took 17% less time
-(`bench/pins.py --latency-ms 0 --http-client twisted` measures the other). Scrapy 2.19's aiohttp
-handler was tried first and gave no gain here.
+the largest single share of it (`bench/pins.py --latency-ms 0 --http-client twisted` measures
+it against this one). Scrapy 2.19's aiohttp handler was tried first and gave no gain here.
+
+Framing is not ours: the status line, headers, Content-Length, chunked and close-delimited
+bodies and 1xx answers are read by llhttp (Node.js's parser) through httptools, with its strict
+defaults, bare-LF line endings aside (browsers and Twisted take them; nothing is forwarded, so
+they smuggle nothing). On top of it, only what llhttp leaves to the caller: a HEAD answer ends
+with its headers, a body without a length ends at the close, and a limit on the head's size.
+
+A kept-alive connection goes back to the pool only when its answer ended exactly where its
+framing said and nothing else arrived; any byte on an idle connection closes it. A server that
+sends more than it announced would otherwise hand the next request the previous one's leftovers.
 
 What stays Scrapy's: everything after the bytes arrive. It subclasses Scrapy's streaming
 handler base (private module, version pinned in requirements.txt), which applies
@@ -25,11 +33,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
-from collections import defaultdict
+from collections import defaultdict, deque
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpResponseParser
 from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloadHandler
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -49,8 +58,8 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-_CHUNK = 64 * 1024
-_MAX_HEAD = 64 * 1024  # status line + headers; a longer head is an error, not a response
+MAX_HEAD = 64 * 1024  # status line + headers; a longer head is an error, not a response
+_BUFFER_HIGH = 1024 * 1024  # body bytes read ahead of the consumer before reading pauses
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -62,130 +71,244 @@ class _StaleConnection(Exception):
     """A kept-alive connection was closed by the server before it answered: try a new one."""
 
 
-class _Connection:
-    __slots__ = ("peer", "reader", "ssl_object", "writer")
+class _Refused(Exception):
+    """Raised from a parser callback: the answer breaks one of our limits."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.peer = writer.get_extra_info("peername")
-        self.ssl_object = writer.get_extra_info("ssl_object")
+
+class _Connection(asyncio.Protocol):
+    """One connection; it reads for the answer being awaited, and for nobody otherwise."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.answer: _Answer | None = None
+        self.reusable = True
+        self.peer: Any = None
+        self.ssl_object: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are not asyncio.Transport
+        self.peer = transport.get_extra_info("peername")
+        self.ssl_object = transport.get_extra_info("ssl_object")
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer is not None:
+            self.answer.feed(data)
+        else:
+            # bytes nobody asked for: the next answer read here could be them
+            self.close()
+
+    def eof_received(self) -> bool:
+        self.reusable = False
+        if self.answer is not None:
+            self.answer.ended(None)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        if self.answer is not None:
+            self.answer.ended(exc)
 
     def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
+        return self.reusable and self.transport is not None and not self.transport.is_closing()
 
     def close(self) -> None:
-        self.writer.close()
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
 
 
 class _Answer:
-    """One response being read: status, headers, then the body as chunks."""
+    """One response: llhttp's callbacks fill it; the handler awaits its head, then its body."""
 
-    __slots__ = ("chunked", "conn", "done", "headers", "keep_alive", "length", "status", "version")
+    __slots__ = (
+        "_body",
+        "buffered",
+        "chunked",
+        "complete",
+        "conn",
+        "error",
+        "extra",
+        "has_length",
+        "head",
+        "head_bytes",
+        "head_only",
+        "head_size",
+        "headers",
+        "interim",
+        "keep_alive",
+        "parser",
+        "paused",
+        "received",
+        "status",
+        "version",
+        "waiter",
+    )
 
-    def __init__(self, conn: _Connection) -> None:
+    def __init__(self, conn: _Connection, method: str, loop: asyncio.AbstractEventLoop) -> None:
         self.conn = conn
+        self.head_only = method == "HEAD"  # its headers may announce a body that never comes
+        self.parser = HttpResponseParser(self)
+        self.parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True, lenient_chunked_length=True)
+        self.head: asyncio.Future[None] = loop.create_future()
+        self.headers: list[tuple[bytes, bytes]] = []
         self.status = 0
         self.version = "HTTP/1.1"
-        self.headers: dict[bytes, list[bytes]] = {}
-        self.length: int | None = None
+        self.has_length = False
         self.chunked = False
-        self.keep_alive = True
-        self.done = False
+        self.keep_alive = False
+        self.interim = False  # inside a 1xx answer
+        self.complete = False
+        self.extra = False  # bytes came after the answer's end
+        self.error: BaseException | None = None
+        self.head_bytes = 0  # bytes read while the head is incomplete: bounds a head never ended
+        self.head_size = 0
+        self.received = 0
+        self.buffered = 0
+        self.paused = False
+        self.waiter: asyncio.Future[None] | None = None
+        self._body: deque[bytes] = deque()
 
-    async def read_head(self, method: str, reused: bool) -> None:
-        reader = self.conn.reader
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as e:
-                if reused and not e.partial:
-                    raise _StaleConnection from e
-                raise DownloadFailedError("the connection closed before a response arrived") from e
-            except asyncio.LimitOverrunError as e:
-                raise DownloadFailedError(f"response headers longer than {_MAX_HEAD} bytes") from e
-            except ConnectionError as e:
-                if reused:
-                    raise _StaleConnection from e
-                raise DownloadFailedError(str(e)) from e
-            lines = head[:-4].split(b"\r\n")
-            status_line = lines[0].split(b" ", 2)
-            try:
-                self.version = status_line[0].decode("ascii")
-                self.status = int(status_line[1])
-            except (IndexError, ValueError, UnicodeDecodeError) as e:
-                raise DownloadFailedError(f"not an HTTP response: {lines[0][:80]!r}") from e
-            if 100 <= self.status < 200 and self.status != 101:
-                continue  # 100 Continue and friends come before the real answer
-            break
-        headers = self.headers
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if sep:
-                headers.setdefault(name.strip(), []).append(value.strip())
-        connection = _header(headers, b"connection")
-        if self.version == "HTTP/1.0":
-            self.keep_alive = connection is not None and connection.lower() == b"keep-alive"
-        else:
-            self.keep_alive = connection is None or connection.lower() != b"close"
-        encoding = _header(headers, b"transfer-encoding")
-        length = _header(headers, b"content-length")
-        if method == "HEAD" or self.status in _NO_BODY_STATUSES:
-            self.length = 0
-        elif encoding is not None and encoding.lower().endswith(b"chunked"):
-            self.chunked = True
-        elif length is not None:
-            try:
-                self.length = int(length)
-            except ValueError as e:
-                raise DownloadFailedError(f"bad Content-Length: {length[:40]!r}") from e
-        else:
-            self.keep_alive = False  # the body ends when the server closes the connection
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        reader = self.conn.reader
+    # --- fed by the connection ---
+    def feed(self, data: bytes) -> None:
+        if self.complete:
+            self.extra = True
+            return
+        if not self.head.done():
+            self.head_bytes += len(data)
         try:
-            if self.chunked:
-                while True:
-                    size_line = await reader.readuntil(b"\r\n")
-                    size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                    if size == 0:
-                        while await reader.readuntil(b"\r\n") != b"\r\n":
-                            pass  # trailers
-                        break
-                    yield await reader.readexactly(size)
-                    await reader.readexactly(2)
-            elif self.length is not None:
-                remaining = self.length
-                while remaining:
-                    chunk = await reader.read(min(remaining, _CHUNK))
-                    if not chunk:
-                        raise ResponseDataLoss(
-                            f"got {self.length - remaining} of {self.length} bytes of the body"
-                        )
-                    remaining -= len(chunk)
-                    yield chunk
+            self.parser.feed_data(data)
+        except HttpParserUpgrade:
+            self._fail(DownloadFailedError("the server switched protocols (HTTP 101) unasked"))
+        except HttpParserError as e:
+            if self.complete:
+                self.extra = True  # the answer was whole; what followed it was not HTTP
+            elif isinstance(e, HttpParserCallbackError) and isinstance(e.__context__, _Refused):
+                self._fail(DownloadFailedError(str(e.__context__)))
             else:
-                while chunk := await reader.read(_CHUNK):
-                    yield chunk
-        except asyncio.IncompleteReadError as e:
-            raise ResponseDataLoss("the connection closed in the middle of a chunked body") from e
-        except (ValueError, asyncio.LimitOverrunError) as e:
-            raise DownloadFailedError(f"bad chunked body: {e}") from e
-        except ConnectionError as e:
-            raise ResponseDataLoss(str(e)) from e
-        self.done = True
+                self._fail(DownloadFailedError(f"not a valid HTTP/1.1 response: {e}"))
+            return
+        if not self.head.done() and self.head_bytes > MAX_HEAD and self.error is None:
+            self._fail(DownloadFailedError(f"response headers longer than {MAX_HEAD} bytes"))
+        elif self.buffered > _BUFFER_HIGH and not self.paused and self.conn.transport is not None:
+            self.paused = True
+            self.conn.transport.pause_reading()
 
+    def ended(self, exc: Exception | None) -> None:
+        """The server closed the connection (exc None) or it broke."""
+        if self.complete or self.error is not None:
+            return
+        if not self.head.done():
+            if self.head_bytes == 0:
+                self._fail(_StaleConnection())
+            else:
+                self._fail(DownloadFailedError("the connection closed in the middle of the headers"))
+        elif not self.has_length and not self.chunked and exc is None:
+            self._finish()  # a body without a length ends when the server closes
+        else:
+            reason = f": {exc}" if exc is not None else ""
+            self._fail(
+                ResponseDataLoss(f"the connection closed after {self.received} bytes of the body{reason}")
+            )
 
-def _header(headers: dict[bytes, list[bytes]], name: bytes) -> bytes | None:
-    for key, values in headers.items():
-        if key.lower() == name:
-            return values[-1]
-    return None
+    # --- llhttp's callbacks ---
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.extra = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.complete:
+            return
+        self.headers.append((name, value))
+        # the size of what llhttp parsed, whether the head came in one read or a thousand
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > MAX_HEAD:
+            raise _Refused(f"response headers longer than {MAX_HEAD} bytes")
+        lower = name.lower()
+        if lower == b"content-length":
+            self.has_length = True
+        elif lower == b"transfer-encoding":
+            self.chunked = value.rstrip().lower().endswith(b"chunked")
+
+    def on_headers_complete(self) -> None:
+        if self.complete:
+            return
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.interim = True  # 100 Continue, 103 Early Hints: the real answer follows
+            self.headers = []
+            self.head_size = 0
+            self.has_length = self.chunked = False
+            return
+        self.status = status
+        self.version = f"HTTP/{self.parser.get_http_version()}"
+        # RFC 9112 6.3: with both, Transfer-Encoding wins and the connection must not be reused
+        self.keep_alive = self.parser.should_keep_alive() and not (self.has_length and self.chunked)
+        if status in _NO_BODY_STATUSES:
+            self.has_length = True  # ends here, whatever a close says
+        self.head.set_result(None)
+        if self.head_only:
+            self.has_length = True
+            self._finish()
+
+    def on_body(self, data: bytes) -> None:
+        if self.complete:
+            self.extra = True
+            return
+        self.received += len(data)
+        self.buffered += len(data)
+        self._body.append(data)
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        if self.complete:
+            self.extra = True  # a HEAD answer followed by a body
+            return
+        self._finish()
+
+    # --- for the handler ---
+    async def chunks(self) -> AsyncIterator[bytes]:
+        body = self._body
+        while True:
+            while body:
+                chunk = body.popleft()
+                self.buffered -= len(chunk)
+                if self.paused and self.buffered < _BUFFER_HIGH // 2 and self.conn.transport is not None:
+                    self.paused = False
+                    self.conn.transport.resume_reading()
+                yield chunk
+            if self.error is not None:
+                raise self.error
+            if self.complete:
+                return
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.extra and not self.paused and self.conn.usable()
+
+    def _finish(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        self.keep_alive = False
+        if not self.head.done():
+            self.head.set_exception(error)
+        self._wake()
+        self.conn.close()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class AsyncioHTTPDownloadHandler(BaseStreamingDownloadHandler[_Answer]):
-    """http and https over asyncio streams, one request per kept-alive connection at a time."""
+    """http and https over asyncio, one request per kept-alive connection at a time."""
 
     supports_proxies: ClassVar[bool] = True  # by handing them to Scrapy's Twisted handler
 
@@ -238,16 +361,21 @@ class AsyncioHTTPDownloadHandler(BaseStreamingDownloadHandler[_Answer]):
             raise DownloadTimeoutError(f"Getting {request.url} took longer than {timeout} seconds.") from e
 
     async def _exchange(self, key: tuple[str, str, int], payload: bytes, method: str) -> _Answer:
+        loop = asyncio.get_running_loop()
         for _ in range(2):
             conn, reused = await self._connection(key)
+            answer = _Answer(conn, method, loop)
+            conn.answer = answer
             try:
-                conn.writer.write(payload)
-                answer = _Answer(conn)
-                await answer.read_head(method, reused)
+                assert conn.transport is not None
+                conn.transport.write(payload)
+                await answer.head
                 return answer
             except _StaleConnection:
                 conn.close()
-                continue  # once more, on a new connection
+                if reused:
+                    continue  # once more, on a new connection
+                raise DownloadFailedError("the connection closed before a response arrived") from None
             except BaseException:
                 conn.close()
                 raise
@@ -262,9 +390,10 @@ class AsyncioHTTPDownloadHandler(BaseStreamingDownloadHandler[_Answer]):
             conn.close()
         scheme, host, port = key
         tls = self._ssl_context if scheme == "https" else None
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_connection(
-                host, port, ssl=tls, server_hostname=host if tls else None, limit=_MAX_HEAD
+            _, conn = await loop.create_connection(
+                _Connection, host, port, ssl=tls, server_hostname=host if tls else None
             )
         except OSError as e:
             if isinstance(e, ConnectionRefusedError):
@@ -272,12 +401,13 @@ class AsyncioHTTPDownloadHandler(BaseStreamingDownloadHandler[_Answer]):
             if getattr(e, "errno", None) in (-2, -3, -5):  # socket.EAI_NONAME, EAI_AGAIN, EAI_NODATA
                 raise CannotResolveHostError(f"{host}: {e}") from e
             raise DownloadFailedError(f"{host}:{port}: {e}") from e
-        return _Connection(reader, writer), False
+        return conn, False
 
     def _release(self, key: tuple[str, str, int], answer: _Answer) -> None:
         conn = answer.conn
+        conn.answer = None
         idle = self._idle[key]
-        if answer.done and answer.keep_alive and conn.usable() and len(idle) < self._max_idle:
+        if answer.reusable() and len(idle) < self._max_idle:
             idle.append(conn)
         else:
             conn.close()
