@@ -101,7 +101,10 @@ async def _adopt_pipes(process: subprocess.Popen[bytes], limit: int) -> _Adopted
 
 def _install() -> None:
     """Playwright's out-of-process client builds its transport from this subclass, which adopts
-    the driver `_adopt` holds (only inside EarlyDriverProvider.start) and else does as before."""
+    the driver `_adopt` holds (only inside EarlyDriverProvider.start) and else does as before,
+    and which drops a message for a driver whose pipe is closed: Playwright still sends some
+    after its driver died, which asyncio's own loop drops and uvloop refuses with an error that
+    ended up in the log as a traceback."""
     from playwright._impl import out_of_process
     from playwright._impl.transport import PipeTransport
 
@@ -128,6 +131,11 @@ def _install() -> None:
                 return
             self._output = self._proc.stdin
 
+        def send(self, message: dict[str, Any]) -> None:
+            if self._output is not None and self._output.is_closing():
+                return  # the driver is gone: the call fails when its reader ends, as it should
+            super().send(message)
+
     out_of_process.PipeTransport = _AdoptingPipeTransport  # type: ignore[misc]
 
 
@@ -136,9 +144,9 @@ async def start_playwright(process: subprocess.Popen[bytes] | None) -> tuple[Any
     from playwright.async_api import PlaywrightContextManager
 
     manager = PlaywrightContextManager()
+    _install()
     if process is None:
         return manager, await manager.start()
-    _install()
     held = [process]
     token = _adopt.set(held)
     try:

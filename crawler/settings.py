@@ -23,6 +23,9 @@ ADDONS = {
 }
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# libuv's event loop under the reactor: less CPU per request than asyncio's own (bench/pins.py
+# --latency-ms 0 compares them). `-s ASYNCIO_EVENT_LOOP=asyncio.SelectorEventLoop`: the plain one.
+ASYNCIO_EVENT_LOOP = "uvloop.Loop"
 ROBOTSTXT_OBEY = False
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"

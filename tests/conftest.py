@@ -29,6 +29,18 @@ needs_real_fixtures = pytest.mark.skipif(
 )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' reactor runs on the event loop users get (ASYNCIO_EVENT_LOOP, uvloop): before
+    pytest-twisted installs its own on asyncio's plain loop, which it then takes as it is. An
+    in-process crawl with the project's settings refuses a loop other than the one they name."""
+    from scrapy.utils.reactor import install_reactor
+
+    from crawler import settings
+
+    install_reactor(settings.TWISTED_REACTOR, settings.ASYNCIO_EVENT_LOOP)
+
+
 @pytest.fixture(scope="session")
 def sandbox():
     """A sandbox with no faults, shared by the tests that only need a working site."""
