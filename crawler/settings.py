@@ -82,6 +82,11 @@ DOWNLOADER_MIDDLEWARES = {
 DATABASE_URL = "sqlite:///data/crawler.sqlite3"
 DATABASE_BATCH_SIZE = 500
 DATABASE_FLUSH_INTERVAL = 1.0  # seconds: the most a crash can lose of fetched-but-unsaved work
+# A database out of reach (PostgreSQL restarting, a SQLite file locked by another process): rows
+# wait and are tried again; at this many waiting the crawl starts no new requests until half are
+# written (about 2.5 KB each in memory); past the timeout (seconds) it stops with one line.
+DATABASE_MAX_PENDING_ROWS = 2000
+DATABASE_OUTAGE_TIMEOUT = 300.0
 
 BROWSER_ENABLED = True
 BROWSER_EARLY_DRIVER = True  # Playwright's driver starts while the crawler is built (crawler/driver.py)

@@ -7,15 +7,20 @@ sandbox process on 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_twisted
+from scrapy.utils.defer import deferred_from_coro
 
 from sandbox.process import SandboxProcess
 
@@ -152,6 +157,17 @@ def interrupt(proc: subprocess.Popen[bytes]) -> None:
 def db_rows(db: Path, query: str) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute(query).fetchall()
+
+
+def in_reactor(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
+    """An `async def` test run inside the test session's reactor (asyncio, pytest-twisted)."""
+
+    @functools.wraps(test)
+    @pytest_twisted.inlineCallbacks
+    def run(*args: Any, **kwargs: Any) -> Any:
+        yield deferred_from_coro(test(*args, **kwargs))
+
+    return run
 
 
 def write_ids(path: Path, ids: list[str] | range) -> Path:

@@ -76,6 +76,8 @@ class Command(ScrapyCrawlCommand):
             reason = crawler.stats.get_value("finish_reason")
             if reason is not None and reason not in _SUCCESS_REASONS:
                 self.exitcode = 1  # e.g. no session could be started: a script must notice
+            elif crawler.stats.get_value("database/unavailable"):
+                self.exitcode = 1  # rows left unwritten, even if the crawl had ended by then
 
     def _create_crawler(self, *args: Any, **kwargs: Any) -> Any:
         self._crawler = super()._create_crawler(*args, **kwargs)

@@ -51,7 +51,9 @@ def _create(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        # a write lock held by another process: SQLite waits this long, then the writer's
+        # back-off takes over (crawler/db/outage.py), which can say so and wait far longer
+        engine = create_engine(parsed, connect_args={"timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Engine, Insert, func, or_, select
@@ -73,19 +73,14 @@ def finished_ids(engine: Engine, ids: Iterable[str]) -> set[str]:
     return done
 
 
-def ids_lacking_details(engine: Engine, keyword: str | None, chunk: int = 1000) -> Iterator[list[str]]:
-    """Pin ids (of a keyword, or all) that still need their details, in chunks of `chunk`."""
-    last = ""
-    while True:
-        query = select(Pin.id).where(Pin.details_fetched_at.is_(None), Pin.status.is_(None), Pin.id > last)
-        if keyword is not None:
-            query = query.where(Pin.keyword == keyword)
-        with engine.connect() as conn:
-            ids = list(conn.scalars(query.order_by(Pin.id).limit(chunk)))
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
+def ids_lacking_details(engine: Engine, keyword: str | None, after: str = "", limit: int = 1000) -> list[str]:
+    """Up to `limit` pin ids (of a keyword, or all) after `after` that still need their details,
+    in id order: pages that a caller can ask for again after a failure."""
+    query = select(Pin.id).where(Pin.details_fetched_at.is_(None), Pin.status.is_(None), Pin.id > after)
+    if keyword is not None:
+        query = query.where(Pin.keyword == keyword)
+    with engine.connect() as conn:
+        return list(conn.scalars(query.order_by(Pin.id).limit(limit)))
 
 
 def _lacking_image() -> Any:
@@ -108,18 +103,13 @@ def lacking_image_among(engine: Engine, ids: Iterable[str]) -> list[tuple[str, s
     return rows
 
 
-def ids_lacking_image(
-    engine: Engine, keyword: str | None, chunk: int = 1000
-) -> Iterator[list[tuple[str, str | None, str]]]:
-    """(id, keyword, image_url) of pins with details but no recorded image, in chunks."""
-    last = ""
-    while True:
-        query = _lacking_image().where(Pin.id > last)
-        if keyword is not None:
-            query = query.where(Pin.keyword == keyword)
-        with engine.connect() as conn:
-            rows = [(r[0], r[1], str(r[2])) for r in conn.execute(query.order_by(Pin.id).limit(chunk))]
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
+def lacking_image(
+    engine: Engine, keyword: str | None, after: str = "", limit: int = 1000
+) -> list[tuple[str, str | None, str]]:
+    """Up to `limit` (id, keyword, image_url) after id `after` of pins with details but no
+    recorded image, in id order."""
+    query = _lacking_image().where(Pin.id > after)
+    if keyword is not None:
+        query = query.where(Pin.keyword == keyword)
+    with engine.connect() as conn:
+        return [(r[0], r[1], str(r[2])) for r in conn.execute(query.order_by(Pin.id).limit(limit))]

@@ -40,18 +40,24 @@ class PromptScheduling:
         return cls(crawler)
 
     def _refill(self, **_: Any) -> None:
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)
-        start_next = getattr(engine, "_start_scheduled_requests", None)
-        scheduler = getattr(slot, "scheduler", None)
-        # Only with requests waiting: the engine's function ends with an idle check, and at this
-        # point the response is not yet with the scraper, so with nothing waiting the engine
-        # would close the spider before the callback could yield its follow-up requests.
-        if start_next is None or scheduler is None or getattr(slot, "closing", None):
-            return
-        if scheduler.has_pending_requests():
-            start_next()
+        start_waiting_requests(self.crawler)
 
     @staticmethod
     def _freeze_startup_objects(**_: Any) -> None:
         gc.freeze()
+
+
+def start_waiting_requests(crawler: Crawler) -> None:
+    """Have the engine start the scheduler's waiting requests now, as its `nextcall` would.
+
+    Only with requests waiting: the engine's function ends with an idle check, and on
+    `response_received` the response is not yet with the scraper, so with nothing waiting the
+    engine would close the spider before the callback could yield its follow-up requests."""
+    engine = crawler.engine
+    slot = getattr(engine, "_slot", None)
+    start_next = getattr(engine, "_start_scheduled_requests", None)
+    scheduler = getattr(slot, "scheduler", None)
+    if start_next is None or scheduler is None or getattr(slot, "closing", None):
+        return
+    if scheduler.has_pending_requests():
+        start_next()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
 
 from crawler.db import make_engine
+from crawler.db.outage import DatabaseUnavailable, Outage, running_engine
 from crawler.db.pins import insert_new_pins, upsert_pins
+from crawler.extensions.prompt_scheduling import start_waiting_requests
 from crawler.items import PinDetails, PinImage, PinRefusal, SearchHit
 
 if TYPE_CHECKING:
@@ -32,17 +34,23 @@ def pin_row(item: PinDetails | PinRefusal) -> dict[str, Any]:
 
 
 def _write(engine: Engine, new: list[dict[str, Any]], rows: list[dict[str, Any]]) -> int:
-    """One flush, on the writer thread: new pins first, then details (which may be for them)."""
+    """One batch, on the writer thread: new pins first, then details (which may be for them)."""
     return insert_new_pins(engine, new) + upsert_pins(engine, rows)
 
 
 class DatabaseWriterPipeline:
-    """Batches items and upserts them on one dedicated thread.
+    """Batches items and upserts them on one dedicated thread, through database outages.
 
     Scrapy's own thread helpers use a shared pool; a single-thread executor is what keeps the
     writes ordered and the SQLite file free of competing writers, while the reactor never waits
-    on the database. A batch is written when it reaches DATABASE_BATCH_SIZE rows, at least every
+    on the database. A batch is written when DATABASE_BATCH_SIZE rows wait, at least every
     DATABASE_FLUSH_INTERVAL seconds, and at close (a Ctrl+C included).
+
+    When the database is out of reach, rows wait and their batch is tried again with back-off
+    (crawler/db/outage.py); upserts make a batch written twice one row per pin. The rows waiting
+    are bounded: at DATABASE_MAX_PENDING_ROWS the engine stops starting requests (its pause(),
+    as the telnet console's) and starts again once half of them are written, so memory stays
+    flat however long the outage. Past DATABASE_OUTAGE_TIMEOUT the crawl stops with one line.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -50,12 +58,16 @@ class DatabaseWriterPipeline:
         self.url = settings.get("DATABASE_URL")
         if not self.url:
             raise NotConfigured("DATABASE_URL is empty")
-        self.batch_size = settings.getint("DATABASE_BATCH_SIZE", 500)
-        self.interval = settings.getfloat("DATABASE_FLUSH_INTERVAL", 1.0)
+        self.crawler = crawler
+        self.batch_size = settings.getint("DATABASE_BATCH_SIZE")
+        self.interval = settings.getfloat("DATABASE_FLUSH_INTERVAL")
+        self.max_pending = max(self.batch_size, settings.getint("DATABASE_MAX_PENDING_ROWS"))
         self.stats = crawler.stats
-        self._buffer: list[dict[str, Any]] = []  # upserts: details and refusals
+        self._rows: list[dict[str, Any]] = []  # upserts waiting: details and refusals
         self._new: list[dict[str, Any]] = []  # inserts of pins not stored yet: search hits
-        self._pending: set[asyncio.Future[int]] = set()
+        self._writer: asyncio.Task[None] | None = None  # writing, while rows wait
+        self._write_all = False  # the writer writes a last, partial batch too
+        self._paused_at: float | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._engine: Engine | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -66,58 +78,109 @@ class DatabaseWriterPipeline:
 
     async def open_spider(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._outage = Outage.of(self.crawler)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
-        self._engine = await self._loop.run_in_executor(self._executor, make_engine, self.url)
+        try:
+            self._engine = await self._outage.run(make_engine, self.url, executor=self._executor)
+        except DatabaseUnavailable as exc:
+            self._outage.give_up(exc)
+            return
         self._timer = self._loop.call_later(self.interval, self._tick)
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows) + len(self._new)
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, PinDetails | PinRefusal):
-            self._buffer.append(pin_row(item))
+            self._rows.append(pin_row(item))
         elif isinstance(item, SearchHit):
             self._new.append({"id": item.id, "keyword": item.keyword})
         elif isinstance(item, PinImage):
             if item.path is None:
                 return item  # not saved: the next run tries again
-            self._buffer.append({"id": item.id, "image_path": item.path})
+            self._rows.append({"id": item.id, "image_path": item.path})
         else:
             return item
-        if len(self._buffer) + len(self._new) >= self.batch_size:
+        pending = self.pending
+        if pending >= self.batch_size:
             self._flush()
+        if pending >= self.max_pending and self._paused_at is None:
+            self._pause()
         return item
 
     def _tick(self) -> None:
-        self._flush()
+        self._flush(everything=True)
         self._timer = self._loop.call_later(self.interval, self._tick)
 
-    def _flush(self) -> None:
-        if not (self._buffer or self._new) or self._executor is None or self._engine is None:
-            return
-        rows, self._buffer = self._buffer, []
-        new, self._new = self._new, []
-        future = self._loop.run_in_executor(self._executor, _write, self._engine, new, rows)
-        self._pending.add(future)
-        future.add_done_callback(partial(self._written, count=len(rows) + len(new)))
+    def _flush(self, *, everything: bool = False) -> None:
+        self._write_all = self._write_all or everything
+        if self._writer is None and self.pending and self._engine is not None:
+            self._writer = self._loop.create_task(self._write_waiting())
 
-    def _written(self, future: asyncio.Future[int], *, count: int) -> None:
-        self._pending.discard(future)
-        if future.cancelled():
+    async def _write_waiting(self) -> None:
+        """Whole batches while they wait, and the rest when asked to; through outages."""
+        assert self._engine is not None
+        try:
+            while self.pending >= self.batch_size or (self._write_all and self.pending):
+                new, rows = self._new[: self.batch_size], self._rows[: self.batch_size]
+                try:
+                    written: int | None = await self._outage.run(
+                        _write, self._engine, new, rows, executor=self._executor
+                    )
+                except DatabaseUnavailable as exc:
+                    self._outage.give_up(exc, unwritten=self.pending)
+                    self.stats.inc_value("database/rows_failed", self.pending)
+                    self._new.clear()
+                    self._rows.clear()
+                    return
+                except Exception as exc:
+                    # not an outage: trying again would fail the same way. Nothing already
+                    # committed is touched; these pins stay without details, so the next run
+                    # fetches them again.
+                    logger.error("Database write of %d rows failed: %s", len(new) + len(rows), exc)
+                    self.stats.inc_value("database/rows_failed", len(new) + len(rows))
+                    written = None
+                del self._new[: len(new)]
+                del self._rows[: len(rows)]
+                if written is not None:
+                    self.stats.inc_value("database/rows_written", written)
+                    self.stats.inc_value("database/batches")
+                if self._paused_at is not None and self.pending <= self.max_pending // 2:
+                    self._resume()
+            self._write_all = False
+        finally:
+            self._writer = None
+
+    def _pause(self) -> None:
+        engine = running_engine(self.crawler)
+        if engine is None:
             return
-        exc = future.exception()
-        if exc is not None:
-            # Nothing already committed is touched; these pins stay without details in the
-            # database, so the next run fetches them again.
-            logger.error("Database write of %d rows failed: %s", count, exc)
-            self.stats.inc_value("database/rows_failed", count)
-            return
-        self.stats.inc_value("database/rows_written", future.result())
-        self.stats.inc_value("database/batches")
+        self._paused_at = time.monotonic()
+        self.stats.inc_value("database/pauses")
+        logger.info("%d rows wait for the database: no new requests until half are written", self.pending)
+        engine.pause()
+
+    def _resume(self) -> None:
+        assert self._paused_at is not None
+        paused = (self.stats.get_value("database/paused_seconds") or 0.0) + time.monotonic() - self._paused_at
+        self.stats.set_value("database/paused_seconds", round(paused, 3))
+        self._paused_at = None
+        logger.info("%d rows wait for the database: requests go on", self.pending)
+        engine = running_engine(self.crawler)
+        if engine is not None:
+            engine.unpause()
+            start_waiting_requests(self.crawler)  # else the engine's next heartbeat, up to 5 s later
 
     async def close_spider(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._flush()
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        self._flush(everything=True)
+        while self._writer is not None:
+            await self._writer
+            self._flush(everything=True)  # rows the last items added meanwhile
+        if self._paused_at is not None:
+            self._resume()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -24,7 +24,8 @@ from twisted.python.failure import Failure
 
 from crawler.db import make_engine
 from crawler.db.maintenance import convert_node_ids
-from crawler.db.pins import finished_ids, ids_lacking_details, ids_lacking_image, lacking_image_among
+from crawler.db.outage import DatabaseUnavailable, Outage
+from crawler.db.pins import finished_ids, ids_lacking_details, lacking_image, lacking_image_among
 from crawler.items import PinDetails, PinImage, PinRefusal
 from crawler.lazy_start import LazyStart
 from crawler.middlewares.pinterest_session import SessionUnavailable
@@ -53,12 +54,21 @@ class PinsSpider(scrapy.Spider):
         PinsParams.parse(**kwargs)
 
     async def start(self) -> AsyncIterator[scrapy.Request | PinImage]:
+        # every read waits out a database outage, as the writer does (crawler/db/outage.py)
+        self.outage = Outage.of(self.crawler)
+        try:
+            async for request_or_image in self._start():
+                yield request_or_image
+        except DatabaseUnavailable as exc:
+            self.outage.give_up(exc)
+
+    async def _start(self) -> AsyncIterator[scrapy.Request | PinImage]:
         base_url = self.settings.get("PINTEREST_BASE_URL").rstrip("/")
-        engine = await asyncio.to_thread(make_engine, self.settings.get("DATABASE_URL"))
+        engine = await self.outage.run(make_engine, self.settings.get("DATABASE_URL"))
         if self.params.ids_file is None:
             # the workflow's first stage: stored base64 node ids become numeric pin ids. It runs
             # before any item exists, so the writer pipeline has nothing to write meanwhile.
-            converted = await asyncio.to_thread(convert_node_ids, engine)
+            converted = await self.outage.run(convert_node_ids, engine)
             if converted.converted or converted.merged:
                 self.logger.info(
                     "Converted %d node ids to pin ids (%d merged into pins already stored)",
@@ -67,15 +77,14 @@ class PinsSpider(scrapy.Spider):
                 )
         lazy = LazyStart(self.crawler)
         queued = images = 0
-        chunks = self._id_chunks(engine)
-        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+        async for chunk in self._id_chunks(engine):
             # file reads and database queries run off the reactor thread, one chunk at a time;
             # ids from the database are unfinished already, ids from a file may not be
-            done = await asyncio.to_thread(finished_ids, engine, chunk) if self.params.ids_file else set()
+            done = await self.outage.run(finished_ids, engine, chunk) if self.params.ids_file else set()
             self.crawler.stats.inc_value("pins/skipped_done", len(done))
             if done and self.params.images:
                 # details stored, image not recorded: stopped in between, or fetched with images=0
-                for pin_id, keyword, url in await asyncio.to_thread(lacking_image_among, engine, done):
+                for pin_id, keyword, url in await self.outage.run(lacking_image_among, engine, done):
                     images += 1
                     self.crawler.stats.inc_value("pins/images_queued")
                     await lazy.room()
@@ -99,21 +108,29 @@ class PinsSpider(scrapy.Spider):
         if self.params.images and self.params.ids_file is None:
             # pins fetched earlier whose image is not recorded (images=0 then, or a stop): the
             # images pipeline skips files already on disk and records their path
-            pending = ids_lacking_image(engine, self.params.keyword, _CHUNK)
-            while (rows := await asyncio.to_thread(next, pending, None)) is not None:
+            after = ""
+            while rows := await self.outage.run(lacking_image, engine, self.params.keyword, after, _CHUNK):
                 for pin_id, keyword, url in rows:
                     images += 1
                     self.crawler.stats.inc_value("pins/images_queued")
                     await lazy.room()
                     yield PinImage(pin_id, keyword, url, fallback_image_url(url))
+                after = rows[-1][0]
         if queued == 0 and images == 0:
             self.logger.info("Nothing to do: every pin asked for is already in the database")
 
-    def _id_chunks(self, engine: Any) -> Iterator[list[str]]:
-        """Pin ids to consider, in chunks of at most _CHUNK."""
-        if self.params.ids_file is None:
-            return ids_lacking_details(engine, self.params.keyword, _CHUNK)
-        return self._ids_from_file()
+    async def _id_chunks(self, engine: Any) -> AsyncIterator[list[str]]:
+        """Pin ids to consider, in chunks of at most _CHUNK: from the ids file, or the database's
+        pins lacking details, a page at a time (a page that meets an outage is asked again)."""
+        if self.params.ids_file is not None:
+            lines = self._ids_from_file()
+            while (chunk := await asyncio.to_thread(next, lines, None)) is not None:
+                yield chunk
+            return
+        after = ""
+        while ids := await self.outage.run(ids_lacking_details, engine, self.params.keyword, after, _CHUNK):
+            yield ids
+            after = ids[-1]
 
     def _ids_from_file(self) -> Iterator[list[str]]:
         path = self.params.ids_file

@@ -38,8 +38,11 @@ def test_finished_and_lacking(engine) -> None:
         ],
     )
     assert finished_ids(engine, ["1", "2", "3", "4", "5"]) == {"1", "2"}
-    assert [c for chunk in ids_lacking_details(engine, "k", chunk=1) for c in chunk] == ["3"]
-    assert sorted(c for chunk in ids_lacking_details(engine, None) for c in chunk) == ["3", "4"]
+    assert ids_lacking_details(engine, "k") == ["3"]
+    # a page at a time, after the last id of the one before
+    assert ids_lacking_details(engine, None, limit=1) == ["3"]
+    assert ids_lacking_details(engine, None, after="3", limit=1) == ["4"]
+    assert ids_lacking_details(engine, None, after="4") == []
 
 
 def test_sqlite_uses_wal(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from scrapy.exceptions import (
 from scrapy.utils.test import get_crawler
 
 from crawler.handlers.http import AsyncioHTTPDownloadHandler
-from tests.handlers.test_http import in_reactor
+from tests.conftest import in_reactor
 from tests.hostile_server import CASES, HostileServer
 
 CLIENTS = {"asyncio": AsyncioHTTPDownloadHandler, "twisted": HTTP11DownloadHandler}

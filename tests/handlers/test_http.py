@@ -4,12 +4,9 @@ chunked and close-delimited bodies, truncation, stale connections, timeouts, siz
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
-import pytest_twisted
 from scrapy import Request
 from scrapy.exceptions import (
     DownloadCancelledError,
@@ -17,20 +14,11 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
     ResponseDataLossError,
 )
-from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.test import get_crawler
 
 from crawler.handlers.http import AsyncioHTTPDownloadHandler
 from crawler.handlers.sandbox import SandboxAsyncioHTTPDownloadHandler
-
-
-def in_reactor(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
-    @functools.wraps(test)
-    @pytest_twisted.inlineCallbacks
-    def run(*args: Any, **kwargs: Any) -> Any:
-        yield deferred_from_coro(test(*args, **kwargs))
-
-    return run
+from tests.conftest import in_reactor
 
 
 class WireServer:
