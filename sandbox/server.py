@@ -32,6 +32,9 @@ class Stats:
     started: float = field(default_factory=time.time)
     by_route: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     fetches: Counter[str] = field(default_factory=Counter)  # successful answers per resource id
+    # per route: when its first and last answers went out, so a client's steady rate can be
+    # read from the server's side, its start-up and exit excluded
+    spans: dict[str, list[float]] = field(default_factory=dict)
     # time-weighted concurrency: how many requests the sandbox held at once, on average
     inflight: int = 0
     peak_inflight: int = 0
@@ -64,6 +67,7 @@ class Stats:
             "peak_inflight": self.peak_inflight,
             "uptime_s": round(time.time() - self.started, 3),
             "requests": {route: dict(c) for route, c in sorted(self.by_route.items())},
+            "span_s": {route: round(last - first, 4) for route, (first, last) in sorted(self.spans.items())},
             "total": sum(sum(c.values()) for c in self.by_route.values()),
             "resources": self._resources(),
         }
@@ -216,7 +220,11 @@ class Sandbox:
         return None
 
     def _count(self, key: str, response: web.StreamResponse) -> web.StreamResponse:
-        self.stats.by_route[key][str(response.status)] += 1
+        stats = self.stats
+        stats.by_route[key][str(response.status)] += 1
+        now = time.monotonic()
+        span = stats.spans.setdefault(key, [now, now])
+        span[1] = now
         return response
 
     async def _control(self, request: web.Request) -> web.StreamResponse:

@@ -16,10 +16,16 @@ from crawler.items import SearchHit
 from crawler.params import PinsSearchParams
 from crawler.parsers import MalformedResponse
 from crawler.parsers.pinterest import parse_search_page, search_url
+from crawler.spiders.pins import without_unused_middlewares
 
 
 class PinsSearchSpider(scrapy.Spider):
     name = "pins_search"
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        without_unused_middlewares(settings)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         spider_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("keyword", "limit")}
