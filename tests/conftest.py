@@ -149,6 +149,42 @@ def _stop_started_crawls():  # type: ignore[no-untyped-def]
             proc.wait()
 
 
+class SmallDisk:
+    """Folders on tmpfs file systems of a few hundred KB: disks that fill up, for real."""
+
+    def __init__(self) -> None:
+        self.mounted: list[Path] = []
+
+    def mount(self, folder: Path, size_kb: int) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        self.mounted.append(folder)
+        return folder
+
+    def grow(self, folder: Path, size_kb: int) -> None:
+        """Free space, as a user would: the same folder, with room now."""
+        subprocess.run(["mount", "-o", f"remount,size={size_kb}k", str(folder)], check=True)
+
+    def unmount_all(self) -> None:
+        for folder in self.mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk():  # type: ignore[no-untyped-def]
+    disk = SmallDisk()
+    yield disk
+    disk.unmount_all()
+
+
 def interrupt(proc: subprocess.Popen[bytes]) -> None:
     """One Ctrl+C."""
     proc.send_signal(signal.SIGINT)

@@ -13,7 +13,6 @@ once when it ends, however many writes and reads met it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -26,7 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from crawler.browser import Background, first_line
+from crawler.browser import first_line
+from crawler.stopping import stop_crawl
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -89,7 +89,6 @@ class Outage:
         self.since: float | None = None  # when the outage began, while one lasts
         self.tries = 0
         self.gave_up = False
-        self._background = Background()
 
     @classmethod
     def of(cls, crawler: Crawler) -> Outage:
@@ -156,24 +155,8 @@ class Outage:
         left = f"; {unwritten} rows not written, fetched again by the next run" if unwritten else ""
         logger.error("%s; stopping the crawl%s", error, left)
         self._stat("set_value", "database/unavailable", 1)  # the crawl command exits 1 for it
-        engine = running_engine(self.crawler)
-        if engine is not None:
-            engine.unpause()
-            self._background.spawn(_close(engine))
+        stop_crawl(self.crawler, REASON)
 
     def _stat(self, method: str, key: str, value: float = 1) -> None:
         if self.crawler is not None and self.crawler.stats is not None:
             getattr(self.crawler.stats, method)(key, value)
-
-
-def running_engine(crawler: Crawler | None) -> Any:
-    """The crawler's engine once the crawl runs, else None."""
-    try:
-        return crawler.engine if crawler is not None else None
-    except RuntimeError:  # Scrapy's way of saying it is not set yet
-        return None
-
-
-async def _close(engine: Any) -> None:
-    with contextlib.suppress(RuntimeError):  # not open (yet, or any more): nothing to stop
-        await engine.close_spider_async(reason=REASON)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from crawler.storage import DiskFull, write_whole
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
@@ -131,5 +133,9 @@ class Progress:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = folder / f"{name}-{stamp}.json"
-        path.write_text(json.dumps(metrics, indent=2, default=str))
+        try:
+            write_whole(path, json.dumps(metrics, indent=2, default=str).encode())
+        except DiskFull as exc:
+            logger.warning("Run metrics not written: %s", exc)
+            return
         logger.info("Run metrics: %s", path)

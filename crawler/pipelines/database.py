@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 
 from crawler.db import make_engine
-from crawler.db.outage import DatabaseUnavailable, Outage, running_engine
+from crawler.db.outage import DatabaseUnavailable, Outage
 from crawler.db.pins import insert_new_pins, upsert_pins
 from crawler.extensions.prompt_scheduling import start_waiting_requests
 from crawler.items import PinDetails, PinImage, PinRefusal, SearchHit
+from crawler.stopping import running_engine
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

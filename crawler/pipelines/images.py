@@ -11,26 +11,29 @@ the fallback from `originals/` to `736x/` when the original is refused.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from io import BytesIO
 from os import PathLike
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.pipelines.files import FilesPipeline, FSFilesStore
+from scrapy.utils.defer import ensure_awaitable
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.items import PinImage
+from crawler.storage import PART, DiskFull, stop_for_full_disk, write_whole
 
 if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.pipelines.media import MediaPipeline
 
 _EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
-_PART = ".part"
+# what file_downloaded gives FilesPipeline for a file the disk had no room for: an exception
+# there is logged with its traceback for every image; item_completed records nothing for it
+_NOT_STORED = "not stored: disk full"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -46,9 +49,10 @@ class AtomicFSFilesStore(FSFilesStore):
     Scrapy's FSFilesStore opens the final path and writes into it: a kill -9 in between leaves
     an empty or cut file under the real name, which the next run finds on disk, takes as done
     and records (bench/crash.py: an empty image recorded after one of three kills). Here the bytes go
-    to `<name>.part` first and are renamed into place, so a file under its real name is always
-    whole; leftover `.part` files are removed when their folder is first used. The write runs
-    in a thread, so a slow disk does not stall the crawl. An empty file counts as missing.
+    to `<name>.part` first and are renamed into place (crawler/storage.py), so a file under its
+    real name is always whole; leftover `.part` files are removed when their folder is first
+    used. The write runs in a thread, so a slow disk does not stall the crawl. An empty file
+    counts as missing.
     """
 
     def persist_file(
@@ -63,9 +67,9 @@ class AtomicFSFilesStore(FSFilesStore):
         folder = str(final.parent)
         if folder not in self.created_directories[info]:
             self._mkdir(final.parent, info)
-            for stale in final.parent.glob(f"*{_PART}"):
+            for stale in final.parent.glob(f"*{PART}"):
                 stale.unlink(missing_ok=True)
-        return asyncio.to_thread(_write_then_rename, final, buf.getvalue())
+        return asyncio.to_thread(write_whole, final, buf.getvalue())
 
     def stat_file(self, path: str | PathLike[str], info: MediaPipeline.SpiderInfo) -> Any:
         try:
@@ -76,15 +80,10 @@ class AtomicFSFilesStore(FSFilesStore):
         return super().stat_file(path, info)
 
 
-def _write_then_rename(final: Path, data: bytes) -> None:
-    part = final.with_name(final.name + _PART)
-    part.write_bytes(data)
-    os.replace(part, final)
-
-
 class PinImagesPipeline(FilesPipeline):
     MEDIA_NAME = "image"
     STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "": AtomicFSFilesStore, "file": AtomicFSFilesStore}
+    disk_full = False  # once a file did not fit, no fallback copy is tried either
 
     def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
         if not isinstance(item, PinImage):
@@ -96,7 +95,7 @@ class PinImagesPipeline(FilesPipeline):
         if not isinstance(item, PinImage):
             return item
         item = await super().process_item(item)
-        if item.path is None and item.fallback_url:
+        if item.path is None and item.fallback_url and not self.disk_full:
             self.crawler.stats.inc_value("images/fallback_736x")
             item.using_fallback = True  # per item: several are in flight at once
             item = await super().process_item(item)
@@ -114,9 +113,20 @@ class PinImagesPipeline(FilesPipeline):
             raise IgnoreRequest(f"original refused with HTTP {response.status}; trying 736x")
         return await super().media_downloaded(response, request, info, item=item)
 
+    async def file_downloaded(
+        self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *, item: Any = None
+    ) -> str:
+        try:
+            return await ensure_awaitable(super().file_downloaded(response, request, info, item=item))
+        except DiskFull as exc:
+            self.disk_full = True
+            stop_for_full_disk(self.crawler, exc, self.store_uri_text, "FILES_STORE")
+            self.crawler.stats.inc_value("images/disk_full")
+            return _NOT_STORED
+
     def item_completed(self, results: list[Any], item: Any, info: MediaPipeline.SpiderInfo) -> Any:
         for ok, result in results:
-            if ok:
+            if ok and result["checksum"] != _NOT_STORED:
                 item.path = str(PurePosixPath(self.store_uri_text) / result["path"])
                 self.crawler.stats.inc_value("images/saved")
         return item

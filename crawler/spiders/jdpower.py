@@ -55,6 +55,7 @@ from crawler.params import JDPowerParams
 from crawler.parsers import MalformedResponse
 from crawler.parsers.jdpower import InventoryVehicle, parse_inventory_page, pdf_problem, report_filename
 from crawler.runs import new_run_dir
+from crawler.storage import DiskFull, stop_for_full_disk, write_whole
 
 
 class SessionExpired(Exception):
@@ -434,7 +435,14 @@ class JDPowerSpider(scrapy.Spider):
             for item in self._failed(request, vehicle, ReportFailed(problem), None):
                 yield item
             return
-        yield await self._save(vehicle, data, time.monotonic() - started, context)
+        try:
+            report = await self._save(vehicle, data, time.monotonic() - started, context)
+        except DiskFull as exc:
+            # every report after it would fail alike: stop; the vehicle stays to do (its claim
+            # is released at close) and the next run, with space freed, fetches it
+            stop_for_full_disk(self.crawler, exc, self.run_dir, "JDPOWER_OUTPUT_DIR")
+            return
+        yield report
 
     async def _close(self, page: Any, context: str) -> None:
         """Close a vehicle's page (its state is in doubt); and its context too, when that was
@@ -539,7 +547,7 @@ class JDPowerSpider(scrapy.Spider):
         assert self.run_dir is not None
         target = self.run_dir / report_filename(vehicle["ref"])
         digest = hashlib.sha256(data).hexdigest()
-        await asyncio.to_thread(_write_atomically, target, data)
+        await asyncio.to_thread(write_whole, target, data)
         saved = await asyncio.to_thread(
             mark_done,
             self.engine_db,
@@ -646,7 +654,11 @@ class JDPowerSpider(scrapy.Spider):
         assert self.run_dir is not None
         if attempted == 0 and self.skipped_done:
             self.logger.info("Nothing to download: %d vehicles already downloaded", self.skipped_done)
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        try:
+            write_whole(self.run_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+        except DiskFull as exc:  # said once already if the reports filled it
+            self.logger.warning("Run metrics not written: %s", exc)
+            return
         self.logger.info(
             "Run %s: %d saved, %d failed, %d already downloaded; metrics in %s",
             self.run_name,
@@ -814,9 +826,3 @@ async def _report_route(
 def _report_failed(report: asyncio.Future[Any], exc: Exception) -> None:
     if not report.done():
         report.set_exception(ReportFailed(f"the report link: {first_line(exc)}"))
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    part = target.with_name(target.name + ".part")
-    part.write_bytes(data)
-    os.replace(part, target)

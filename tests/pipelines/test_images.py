@@ -105,3 +105,50 @@ def test_images_0_skips_images(sandbox, tmp_path: Path) -> None:
         db, "SELECT count(*) FROM pins WHERE image_path IS NULL AND details_fetched_at IS NOT NULL"
     ) == [(10,)]
     assert not list((tmp_path / "images").rglob("*.*"))
+
+
+def _whole_jpeg(path: Path) -> bool:
+    data = path.read_bytes()
+    return len(data) > 4 and data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9"
+
+
+def test_a_full_files_store_stops_with_one_line_keeps_only_whole_images_and_the_next_run_finishes(
+    make_sandbox, small_disk, tmp_path: Path
+) -> None:
+    sb = make_sandbox(seed=3)
+    db = tmp_path / "pins.sqlite3"  # FILES_STORE is tmp_path/images (tests.conftest.crawl)
+    store = small_disk.mount(tmp_path / "images", 400)
+    ids = write_ids(tmp_path / "ids.txt", range(1_200_000, 1_200_080))
+    command = (
+        "pins",
+        "-a",
+        f"ids_file={ids}",
+        "-a",
+        "keyword=full",
+        "-a",
+        "images=1",
+        "-s",
+        "BROWSER_ENABLED=False",
+    )
+
+    full = crawl(*command, sandbox_url=sb.url, db=db)
+
+    assert full.returncode == 1, full.output[-2000:]
+    errors = [line for line in full.output.splitlines() if "] ERROR: " in line]
+    assert len(errors) == 1, errors
+    assert (
+        f"No space left in {store} (FILES_STORE, " in errors[0] and "run the same command again" in errors[0]
+    )
+    assert "Traceback" not in full.output
+    recorded = [Path(p) for (p,) in db_rows(db, "SELECT image_path FROM pins WHERE image_path IS NOT NULL")]
+    on_disk = [p for p in store.rglob("*") if p.is_file()]
+    assert 0 < len(recorded) < 80
+    assert all(_whole_jpeg(p) for p in recorded)  # nothing recorded that is not whole on disk
+    assert all(_whole_jpeg(p) for p in on_disk) and not [p for p in on_disk if p.suffix == ".part"]
+
+    small_disk.grow(store, 8192)  # space freed: the same command finishes
+    again = crawl(*command, sandbox_url=sb.url, db=db)
+
+    assert again.returncode == 0, again.output[-2000:]
+    rows = db_rows(db, "SELECT image_path FROM pins WHERE details_fetched_at IS NOT NULL")
+    assert len(rows) == 80 and all(p is not None and _whole_jpeg(Path(p)) for (p,) in rows)

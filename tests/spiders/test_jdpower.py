@@ -274,3 +274,34 @@ def test_a_browser_that_dies_is_launched_again_and_loses_no_vehicle(make_sandbox
     (metrics_file,) = (tmp_path / "downloads").rglob("metrics.json")
     metrics = json.loads(metrics_file.read_text())
     assert metrics["browser_restarts"] >= 1 and metrics["succeeded"] == 16
+
+
+def test_a_full_report_folder_stops_with_one_line_and_the_next_run_finishes(
+    make_sandbox, small_disk, tmp_path: Path
+) -> None:
+    sb = make_sandbox(vehicles=10, pdf_delay_ms=50, jd_user=USER, jd_pass=PASSWORD)
+    folder = small_disk.mount(tmp_path / "downloads", 64)  # room for two or three 20 KB reports
+
+    full = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=2")
+
+    assert full.returncode == 1, full.output[-3000:]
+    errors = [line for line in full.output.splitlines() if "] ERROR: " in line]
+    assert len(errors) == 1, errors
+    assert f"No space left in {folder}" in errors[0] and "(JDPOWER_OUTPUT_DIR, " in errors[0]
+    assert "Traceback" not in full.output
+    done = [r for r in _rows(tmp_path) if r[1] == "done"]
+    assert 0 < len(done) < 10
+    for _, _, path, size, sha256, _ in done:  # what is recorded is whole on disk
+        data = Path(path).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha256)
+    assert not list(folder.rglob("*.part"))
+    fetched = sb.stats()["resources"]["pdf"]["unique"]
+
+    small_disk.grow(folder, 4096)
+    again = _jdpower(sb, tmp_path, "-s", "CONCURRENT_CONTEXTS=2")
+
+    assert again.returncode == 0, again.output[-3000:]
+    rows = _rows(tmp_path)
+    assert [r[1] for r in rows] == ["done"] * 10
+    # the reports saved are never fetched again; those the disk had no room for are
+    assert sb.stats()["resources"]["pdf"]["repeated"] == fetched - len(done)
