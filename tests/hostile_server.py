@@ -46,11 +46,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import threading
 import zlib
 from collections.abc import Awaitable, Callable
 from functools import cache
 from urllib.parse import parse_qs, urlsplit
+
+from tests.threaded_server import ThreadedServer
 
 BOMB_SIZE = 256 * 1024 * 1024
 
@@ -228,36 +229,14 @@ CASES: dict[str, Case] = {
 }
 
 
-class HostileServer:
+class HostileServer(ThreadedServer):
     """The server above, on 127.0.0.1, in a thread with its own event loop."""
 
+    name = "hostile-server"
+
     def __init__(self) -> None:
+        super().__init__()
         self.connections = 0
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.base_events.Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hostile-server", daemon=True)
-        self.port = 0
-
-    def start(self) -> HostileServer:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._serve, "127.0.0.1", 0), self._loop
-        ).result(10)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        async def close() -> None:
-            assert self._server is not None
-            self._server.close()
-            serving = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in serving:
-                task.cancel()
-            await asyncio.gather(*serving, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
