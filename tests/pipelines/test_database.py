@@ -197,12 +197,17 @@ async def test_past_the_outage_timeout_one_line_and_the_crawl_stops(
 
 @pytest.mark.skipif(not _pg_up(), reason="PostgreSQL is not running on 127.0.0.1:5432")
 @in_reactor
-async def test_postgresql_dropping_every_connection_is_ridden_out() -> None:
+async def test_postgresql_dropping_every_connection_is_ridden_out(caplog: pytest.LogCaptureFixture) -> None:
     proxy = TcpProxy(5432).start()
+    caplog.set_level(logging.INFO)
     try:
         await _postgresql_outage(proxy)
     finally:
         proxy.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "crawler.db.outage"]
+    assert len(said) == 2 and "unavailable" in said[0] and "back after" in said[1], said
+    assert all("postgres:***@127.0.0.1" in line for line in said)  # the password never
+    assert not [r for r in caplog.records if "s3cret-pw" in r.getMessage()]
 
 
 async def _postgresql_outage(proxy: TcpProxy) -> None:
