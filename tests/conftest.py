@@ -23,6 +23,7 @@ import pytest_twisted
 from scrapy.utils.defer import deferred_from_coro
 
 from sandbox.process import SandboxProcess
+from tests.databases import made_before_migrations  # noqa: F401  (a fixture, for every test folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

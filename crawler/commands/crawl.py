@@ -34,6 +34,29 @@ _SUCCESS_REASONS = {
 }
 
 
+def _refuse_unsuitable_database(url: str) -> None:
+    """A bad DATABASE_URL, or a database whose schema this code cannot use (made by a newer
+    version, or needing an upgrade a crawl does not make by itself): one line before anything
+    starts. A database that can be brought up to date safely is, here (crawler/db/schema.py)."""
+    from crawler.db.engine import create_engine_for, printable_url
+    from crawler.db.schema import SchemaError, ensure_schema
+
+    try:
+        engine = create_engine_for(url)
+        done = ensure_schema(engine, printable_url(url))
+        engine.dispose()
+    except DatabaseURLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except SchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception:  # out of reach for now: the crawl waits for it (crawler/db/outage.py)
+        return
+    if done:
+        print(done, file=sys.stderr)  # before Scrapy's logging starts
+
+
 def _refuse_damaged_database(url: str) -> None:
     """A damaged SQLite file would fail mid-crawl, losing work: refuse it before the start."""
     if not url.startswith("sqlite"):
@@ -60,14 +83,16 @@ class Command(ScrapyCrawlCommand):
         except KeyError:
             return
         check = getattr(spidercls, "check_arguments", None)
-        if check is None:
-            return
         try:
-            check(**opts.spargs)
+            if check is not None:
+                check(**opts.spargs)
         except ArgumentError as exc:
             print(f"error: {args[0]}: {exc}", file=sys.stderr)
             sys.exit(2)
-        _refuse_damaged_database(self.settings.get("DATABASE_URL") or "")
+        url = self.settings.get("DATABASE_URL") or ""
+        _refuse_damaged_database(url)
+        if url:
+            _refuse_unsuitable_database(url)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         super().run(args, opts)

@@ -1,7 +1,10 @@
-"""`scrapy pindb check|convert`: look after the pins database named by DATABASE_URL.
+"""`scrapy pindb check|repair|convert|upgrade`: look after the database named by DATABASE_URL.
 
-scrapy pindb check      integrity check, then pins per stage for each keyword
+scrapy pindb check      integrity check and schema revision, then pins per stage for each keyword
+scrapy pindb repair     salvage a damaged SQLite file's readable rows into a new one
 scrapy pindb convert    stored base64 node ids -> numeric pin ids (set-based, one transaction)
+scrapy pindb upgrade    apply every pending schema migration (crawler/db/migrations), those a
+                        crawl will not apply by itself included: back the database up first
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.db import make_engine
-from crawler.db.engine import DatabaseURLError
+from crawler.db.engine import DatabaseURLError, create_engine_for, printable_url
 from crawler.db.maintenance import convert_node_ids, integrity_problems, stage_counts
 from crawler.db.repair import damage_report, repair, sqlite_path
+from crawler.db.schema import SchemaError, revision_of, upgrade
 
 if TYPE_CHECKING:
     import argparse
 
-ACTIONS = ("check", "repair", "convert")
+ACTIONS = ("check", "repair", "convert", "upgrade")
 
 
 class Command(ScrapyCommand):
@@ -32,7 +36,7 @@ class Command(ScrapyCommand):
         return f"{{{'|'.join(ACTIONS)}}}"
 
     def short_desc(self) -> str:
-        return "Check, repair or convert the pins database"
+        return "Check, repair, convert or upgrade the database"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1 or args[0] not in ACTIONS:
@@ -41,6 +45,9 @@ class Command(ScrapyCommand):
         url = self.settings.get("DATABASE_URL")
         if args[0] == "repair":
             self.exitcode = _repair(url)
+            return
+        if args[0] == "upgrade":
+            self.exitcode = _upgrade(url)
             return
         if url.startswith("sqlite"):
             damage = damage_report(sqlite_path(url))
@@ -54,6 +61,10 @@ class Command(ScrapyCommand):
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = 2
             return
+        except SchemaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            self.exitcode = 1
+            return
         if args[0] == "check":
             self.exitcode = _check(engine, url)
         else:
@@ -62,7 +73,9 @@ class Command(ScrapyCommand):
 
 def _check(engine, url: str) -> int:  # type: ignore[no-untyped-def]
     problems = integrity_problems(engine)
-    print(f"database: {url}")
+    print(f"database: {printable_url(url)}")
+    with engine.connect() as conn:
+        print(f"schema: {revision_of(conn)}")
     if problems:
         print(f"integrity: DAMAGED ({len(problems)} problems; first: {problems[0]})")
         print("run `scrapy pindb repair` to salvage the readable rows into a new file")
@@ -98,6 +111,20 @@ def _repair(url: str) -> int:
         lost = f" (unreadable: {'; '.join(parts)})"
     print(f"recovered {result.recovered} rows, lost {result.lost}{lost}, in {result.seconds:.2f} s")
     print(f"the damaged file is kept as {result.backup}")
+    return 0
+
+
+def _upgrade(url: str) -> int:
+    try:
+        engine = create_engine_for(url)
+        before, after = upgrade(engine)
+    except DatabaseURLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if before == after:
+        print(f"database {printable_url(url)}: schema {after}, nothing to upgrade")
+    else:
+        print(f"database {printable_url(url)}: schema {before or 'none'} -> {after}")
     return 0
 
 

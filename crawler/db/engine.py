@@ -1,4 +1,5 @@
-"""Engines by URL: SQLite (WAL, the embedded default) or PostgreSQL; schema made on first use."""
+"""Engines by URL: SQLite (WAL, the embedded default) or PostgreSQL, each at the schema this code
+needs (crawler/db/schema.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from crawler.db.models import Base
+from crawler.db.schema import ensure_schema
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -21,14 +22,23 @@ class DatabaseURLError(ValueError):
 
 
 def make_engine(url: str) -> Engine:
-    """One engine per URL per process, with the schema created. Raises DatabaseURLError."""
+    """One engine per URL per process, its schema at this code's (crawler/db/schema.py).
+    Raises DatabaseURLError, or SchemaError when the database needs a step of the user's."""
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _create(url)
-            Base.metadata.create_all(engine)
+            engine = create_engine_for(url)
+            ensure_schema(engine, printable_url(url))
             _engines[url] = engine
         return engine
+
+
+def printable_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "DATABASE_URL"
 
 
 def upsert_insert(engine: Engine) -> Callable[..., Any]:
@@ -43,7 +53,8 @@ def upsert_insert(engine: Engine) -> Callable[..., Any]:
     return sqlite.insert
 
 
-def _create(url: str) -> Engine:
+def create_engine_for(url: str) -> Engine:
+    """An engine for `url` as it is, its schema untouched (make_engine is the usual way)."""
     try:
         parsed = make_url(url)
     except Exception:

@@ -23,9 +23,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
 
 from crawler.browser import first_line
+from crawler.db.engine import printable_url
 from crawler.stopping import stop_crawl
 
 if TYPE_CHECKING:
@@ -69,14 +69,6 @@ def is_outage(error: BaseException) -> bool:
 def reason(error: BaseException) -> str:
     """The driver's own first line (SQLAlchemy's adds the statement and a link below it)."""
     return first_line(getattr(error, "orig", None) or error)
-
-
-def printable_url(url: str) -> str:
-    """The database URL without its password, for log lines."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "DATABASE_URL"
 
 
 class Outage:

@@ -3,23 +3,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from crawler.db import make_engine
-
-_TABLES = ("pins", "vehicles")
-
-
-def _pg_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-        return True
-    except OSError:
-        return False
+from tests.databases import TABLES, pg_up
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,7 +17,7 @@ def engine(request, tmp_path: Path):
     if request.param == "sqlite":
         yield make_engine(f"sqlite:///{tmp_path / 'pins.sqlite3'}")
         return
-    if not _pg_up():
+    if not pg_up():
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     eng = make_engine("postgresql://postgres@127.0.0.1:5432/test")
     _empty(eng)
@@ -37,5 +27,5 @@ def engine(request, tmp_path: Path):
 
 def _empty(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.begin() as conn:
-        for table in _TABLES:
+        for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))

@@ -23,7 +23,7 @@ from crawler.db.outage import is_outage
 from crawler.items import PinDetails, PinRefusal
 from crawler.pipelines.database import DatabaseWriterPipeline
 from tests.conftest import in_reactor
-from tests.db.conftest import _pg_up
+from tests.databases import pg_up
 from tests.tcp_proxy import TcpProxy
 
 
@@ -195,7 +195,7 @@ async def test_past_the_outage_timeout_one_line_and_the_crawl_stops(
     )
 
 
-@pytest.mark.skipif(not _pg_up(), reason="PostgreSQL is not running on 127.0.0.1:5432")
+@pytest.mark.skipif(not pg_up(), reason="PostgreSQL is not running on 127.0.0.1:5432")
 @in_reactor
 async def test_postgresql_dropping_every_connection_is_ridden_out(caplog: pytest.LogCaptureFixture) -> None:
     proxy = TcpProxy(5432).start()
