@@ -91,7 +91,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
 
     with engine.begin() as conn:
         before = revision_of(conn)
-        command.upgrade(_config(conn), "head")
+        command.upgrade(alembic_config(conn), "head")
         after = revision_of(conn)
     return before, after
 
@@ -101,7 +101,7 @@ def _pending(current: str | None, where: str) -> list[Any]:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    script = ScriptDirectory.from_config(_config(None))
+    script = ScriptDirectory.from_config(alembic_config(None))
     if current is not None:
         try:
             script.get_revision(current)
@@ -119,7 +119,7 @@ def _pending(current: str | None, where: str) -> list[Any]:
     return list(reversed(pending))
 
 
-def _config(conn: Connection | None) -> Any:
+def alembic_config(conn: Connection | None) -> Any:
     from alembic.config import Config
 
     config = Config()
