@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chromium demo test lint bench sandbox clean
+.PHONY: setup chromium demo test test-postgres lint bench sandbox clean
 
 setup: $(STAMP) chromium
 
@@ -47,6 +47,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The same suite with every crawl writing to PostgreSQL: a database of the run's own, made and
+# dropped by it, on the server CRAWLER_TEST_POSTGRES names (default postgres@127.0.0.1:5432)
+test-postgres: setup
+	$(BIN)/python -m pytest --database=postgresql
 
 lint: setup
 	$(BIN)/ruff check .

@@ -23,7 +23,13 @@ import pytest_twisted
 from scrapy.utils.defer import deferred_from_coro
 
 from sandbox.process import SandboxProcess
-from tests.databases import made_before_migrations  # noqa: F401  (a fixture, for every test folder)
+from tests.databases import (
+    Database,
+    drop_run_pg_database,
+    empty_run_pg_database,
+    made_before_migrations,  # noqa: F401  (a fixture, for every test folder)
+    start_postgresql_run,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -33,6 +39,16 @@ SCRAPY = str(Path(sys.executable).with_name("scrapy"))
 needs_real_fixtures = pytest.mark.skipif(
     not REAL_FIXTURES.is_dir(), reason="../shared/fixtures/real is absent (a fresh clone)"
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="where the tests' crawls write: SQLite files (default), or a PostgreSQL database of the "
+        "run's own, made and dropped by it (CRAWLER_TEST_POSTGRES: the server's maintenance database)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -45,6 +61,19 @@ def pytest_configure(config: pytest.Config) -> None:
     from crawler import settings
 
     install_reactor(settings.TWISTED_REACTOR, settings.ASYNCIO_EVENT_LOOP)
+    if config.getoption("database") == "postgresql":
+        start_postgresql_run()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    drop_run_pg_database()
+
+
+@pytest.fixture(autouse=True)
+def _empty_run_database():  # type: ignore[no-untyped-def]
+    """Each test starts with the run's PostgreSQL database empty (a fresh file, with SQLite)."""
+    empty_run_pg_database()
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -80,12 +109,15 @@ class CrawlResult:
         return self.stdout + self.stderr
 
 
-def _outputs_beside(db: Path) -> list[str]:
-    """Everything a crawl writes (database, images, metrics) in the test's own folder."""
+def _outputs_beside(db: Database | Path) -> list[str]:
+    """Everything a crawl writes (database, images, metrics) in the test's own folder. A Path
+    is a SQLite file (tests about SQLite files)."""
+    if isinstance(db, Path):
+        db = Database(f"sqlite:///{db}", db.parent)
     return [
-        "-s", f"DATABASE_URL=sqlite:///{db}",
-        "-s", f"FILES_STORE={db.parent / 'images'}",
-        "-s", f"METRICS_DIR={db.parent / 'metrics'}",
+        "-s", f"DATABASE_URL={db.url}",
+        "-s", f"FILES_STORE={db.folder / 'images'}",
+        "-s", f"METRICS_DIR={db.folder / 'metrics'}",
     ]  # fmt: skip
 
 
@@ -93,7 +125,7 @@ def crawl(
     spider: str,
     *args: str,
     sandbox_url: str | None,
-    db: Path | None = None,
+    db: Database | Path | None = None,
     timeout: float = 180,
     env: dict[str, str] | None = None,
 ) -> CrawlResult:
@@ -116,7 +148,12 @@ def crawl(
 
 
 def start_crawl(
-    spider: str, *args: str, sandbox_url: str | None, db: Path, log: Path, env: dict[str, str] | None = None
+    spider: str,
+    *args: str,
+    sandbox_url: str | None,
+    db: Database | Path,
+    log: Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     cmd = [SCRAPY, "crawl", spider, *args, *_outputs_beside(db)]
     if sandbox_url:
@@ -191,9 +228,11 @@ def interrupt(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGINT)
 
 
-def db_rows(db: Path, query: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(query).fetchall()
+def db_rows(db: Database | Path, query: str) -> list[tuple]:
+    if isinstance(db, Path):
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            return conn.execute(query).fetchall()
+    return db.rows(query)
 
 
 def in_reactor(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import crawl, db_rows, write_ids
+from tests.databases import database
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +30,7 @@ def test_browser_warm_up_gets_the_scripted_token_and_blocks_heavy_resources(
 ) -> None:
     sb = make_sandbox()
     ids = write_ids(tmp_path / "ids.txt", range(900_000, 900_040))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl(
         "pins",
         "-a",
@@ -57,7 +58,7 @@ def test_browser_warm_up_gets_the_scripted_token_and_blocks_heavy_resources(
 def test_no_browser_falls_back_to_plain_http(make_sandbox, tmp_path: Path) -> None:
     sb = make_sandbox()
     ids = write_ids(tmp_path / "ids.txt", range(910_000, 910_020))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl(
         "pins",
         "-a",
@@ -80,7 +81,7 @@ def test_unreachable_site_stops_with_one_error_and_no_traceback(tmp_path: Path) 
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     ids = write_ids(tmp_path / "ids.txt", range(920_000, 920_030))
-    result = crawl("pins", "-a", f"ids_file={ids}", sandbox_url=dead, db=tmp_path / "p.sqlite3")
+    result = crawl("pins", "-a", f"ids_file={ids}", sandbox_url=dead, db=database(tmp_path))
     assert result.returncode == 1
     assert result.output.count("Cannot start a Pinterest session") == 1
     assert "Traceback" not in result.output
@@ -91,7 +92,7 @@ def test_expired_session_is_warmed_up_again_in_a_relaunched_browser(make_sandbox
     # the warm-up closes Chromium; a session that expires mid-crawl needs it launched again
     sb = make_sandbox(latency_ms=50, session_ttl_s=1.0)
     ids = write_ids(tmp_path / "ids.txt", range(930_000, 930_150))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl("pins", "-a", f"ids_file={ids}", "-s", "CONCURRENT_REQUESTS=4", sandbox_url=sb.url, db=db)
     assert result.returncode == 0, result.output[-3000:]
     assert _stat(result.output, "pinterest/session/refused") >= 1

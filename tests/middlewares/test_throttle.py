@@ -5,6 +5,7 @@ from pathlib import Path
 
 from crawler.middlewares.throttle import retry_after_seconds
 from tests.conftest import crawl, db_rows, write_ids
+from tests.databases import database
 
 API = ("www.pinterest.com", "/resource/PinResource/get/")
 
@@ -21,7 +22,7 @@ def test_retry_after_forms() -> None:
 def test_crawl_under_a_rate_limit_loses_nothing_and_is_rarely_refused(make_sandbox, tmp_path: Path) -> None:
     sb = make_sandbox(rate_limit=40)
     ids = write_ids(tmp_path / "ids.txt", range(990_000, 990_300))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl("pins", "-a", f"ids_file={ids}", "-s", "BROWSER_ENABLED=False", sandbox_url=sb.url, db=db)
     assert result.returncode == 0, result.output[-2000:]
     assert db_rows(db, "SELECT count(*) FROM pins WHERE details_fetched_at IS NOT NULL") == [(300,)]
@@ -45,7 +46,7 @@ def test_throttle_gives_up_after_its_retries(make_sandbox, tmp_path: Path) -> No
         "-s",
         "THROTTLE_MAX_WAIT=0.2",
         sandbox_url=sb.url,
-        db=tmp_path / "p.sqlite3",
+        db=database(tmp_path),
     )
     assert "throttle/gave_up" in result.output
     assert "Pin 995001 not fetched" in result.output or "Cannot start a Pinterest session" in result.output

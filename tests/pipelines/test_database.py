@@ -17,13 +17,14 @@ import pytest
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from crawler.db import make_engine
 from crawler.db.outage import is_outage
 from crawler.items import PinDetails, PinRefusal
 from crawler.pipelines.database import DatabaseWriterPipeline
 from tests.conftest import in_reactor
-from tests.databases import pg_up
+from tests.databases import run_pg_database
 from tests.tcp_proxy import TcpProxy
 
 
@@ -195,13 +196,13 @@ async def test_past_the_outage_timeout_one_line_and_the_crawl_stops(
     )
 
 
-@pytest.mark.skipif(not pg_up(), reason="PostgreSQL is not running on 127.0.0.1:5432")
 @in_reactor
 async def test_postgresql_dropping_every_connection_is_ridden_out(caplog: pytest.LogCaptureFixture) -> None:
-    proxy = TcpProxy(5432).start()
+    server = make_url(run_pg_database())
+    proxy = TcpProxy(server.port or 5432, server.host or "127.0.0.1").start()
     caplog.set_level(logging.INFO)
     try:
-        await _postgresql_outage(proxy)
+        await _postgresql_outage(proxy, server.database or "")
     finally:
         proxy.stop()
     said = [r.getMessage() for r in caplog.records if r.name == "crawler.db.outage"]
@@ -210,8 +211,8 @@ async def test_postgresql_dropping_every_connection_is_ridden_out(caplog: pytest
     assert not [r for r in caplog.records if "s3cret-pw" in r.getMessage()]
 
 
-async def _postgresql_outage(proxy: TcpProxy) -> None:
-    url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{proxy.port}/test"
+async def _postgresql_outage(proxy: TcpProxy, name: str) -> None:
+    url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{proxy.port}/{name}"
     crawler, pipe, engine = _pipeline(url, DATABASE_BATCH_SIZE=10, DATABASE_MAX_PENDING_ROWS=20)
     await pipe.open_spider()
     assert pipe._engine is not None

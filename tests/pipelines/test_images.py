@@ -3,13 +3,13 @@ never fetched again once on disk."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from crawler.pipelines.images import safe_folder
 from tests.conftest import crawl, db_rows, write_ids
+from tests.databases import database
 
 IMAGES = ("i.pinimg.com", "/{size}/*.jpg")
 
@@ -34,7 +34,7 @@ def test_images_with_736x_fallback_and_no_refetch(make_sandbox, tmp_path: Path) 
     from PIL import Image
 
     sb = make_sandbox(orig_forbidden_rate=0.3, seed=5)
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     ids = write_ids(tmp_path / "ids.txt", range(1_100_000, 1_100_040))
     result = crawl(
         "pins",
@@ -67,8 +67,7 @@ def test_images_with_736x_fallback_and_no_refetch(make_sandbox, tmp_path: Path) 
     # an image on disk whose path the database lost (a crash between the two) is not fetched again
     # ... but an empty one (what a kill while Scrapy's store wrote it left) is, and a `.part`
     # left by a kill during our own write is cleared away
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE pins SET image_path = NULL")
+    db.execute("UPDATE pins SET image_path = NULL")
     emptied = Path(rows[0][1])
     emptied.write_bytes(b"")
     stale = emptied.with_name("1100001.jpg.part")
@@ -87,7 +86,7 @@ def test_images_with_736x_fallback_and_no_refetch(make_sandbox, tmp_path: Path) 
 
 
 def test_images_0_skips_images(sandbox, tmp_path: Path) -> None:
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     ids = write_ids(tmp_path / "ids.txt", range(1_200_000, 1_200_010))
     result = crawl(
         "pins",
@@ -116,7 +115,7 @@ def test_a_full_files_store_stops_with_one_line_keeps_only_whole_images_and_the_
     make_sandbox, small_disk, tmp_path: Path
 ) -> None:
     sb = make_sandbox(seed=3)
-    db = tmp_path / "pins.sqlite3"  # FILES_STORE is tmp_path/images (tests.conftest.crawl)
+    db = database(tmp_path)  # FILES_STORE is tmp_path/images (tests.conftest.crawl)
     store = small_disk.mount(tmp_path / "images", 400)
     ids = write_ids(tmp_path / "ids.txt", range(1_200_000, 1_200_080))
     command = (

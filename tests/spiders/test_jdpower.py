@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 from datetime import date
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CrawlResult, crawl, start_crawl
+from tests.databases import database
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +35,7 @@ def _jdpower(sb, tmp_path: Path, *args: str, password: str = PASSWORD, **env: st
     return crawl(
         *_args(sb, tmp_path, *args),
         sandbox_url=None,
-        db=tmp_path / "jd.sqlite3",
+        db=database(tmp_path, "jd"),
         env={"JD_USER": USER, "JD_PASS": password, **env},
     )
 
@@ -44,7 +44,7 @@ def _start_jdpower(sb, tmp_path: Path, log: Path, *args: str) -> subprocess.Pope
     """The crawl in the background (its output in `log`), for a test to act on while it runs."""
     creds = {"JD_USER": USER, "JD_PASS": PASSWORD}
     return start_crawl(
-        *_args(sb, tmp_path, *args), sandbox_url=None, db=tmp_path / "jd.sqlite3", log=log, env=creds
+        *_args(sb, tmp_path, *args), sandbox_url=None, db=database(tmp_path, "jd"), log=log, env=creds
     )
 
 
@@ -57,10 +57,9 @@ def _wait_for_pdfs(sb, count: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def _rows(tmp_path: Path) -> list[tuple]:
-    with sqlite3.connect(tmp_path / "jd.sqlite3") as conn:
-        return conn.execute(
-            "SELECT ref, status, pdf_path, size, sha256, attempts FROM vehicles ORDER BY ref"
-        ).fetchall()
+    return database(tmp_path, "jd").rows(
+        "SELECT ref, status, pdf_path, size, sha256, attempts FROM vehicles ORDER BY ref"
+    )
 
 
 def test_every_report_once_valid_named_from_its_reference(make_sandbox, tmp_path: Path) -> None:
@@ -130,7 +129,7 @@ def test_a_browser_that_cannot_start_stops_the_crawl_with_one_line(make_sandbox,
 
 def test_missing_credentials_stop_before_the_start(tmp_path: Path) -> None:
     result = crawl(
-        "jdpower", sandbox_url=None, db=tmp_path / "jd.sqlite3", env={"JD_USER": "", "JD_PASS": ""}
+        "jdpower", sandbox_url=None, db=database(tmp_path, "jd"), env={"JD_USER": "", "JD_PASS": ""}
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

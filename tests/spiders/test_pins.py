@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import CrawlResult, crawl, db_rows, interrupt, start_crawl, write_ids
+from tests.databases import Database, database
 
 API = ("www.pinterest.com", "/resource/PinResource/get/")
 NO_BROWSER = ("-s", "BROWSER_ENABLED=False")
@@ -14,7 +15,7 @@ NO_BROWSER = ("-s", "BROWSER_ENABLED=False")
 def test_crawl_stores_details_and_refusals_through_faults(make_sandbox, tmp_path: Path) -> None:
     sb = make_sandbox(missing_rate=0.1, error_rate=0.05, truncate_rate=0.03, jitter_ms=20, seed=7)
     ids = write_ids(tmp_path / "ids.txt", range(100_000, 100_300))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl(
         "pins", "-a", f"ids_file={ids}", "-a", "keyword=cats", *NO_BROWSER, sandbox_url=sb.url, db=db
     )
@@ -41,7 +42,7 @@ def test_crawl_stores_details_and_refusals_through_faults(make_sandbox, tmp_path
 
 def test_second_run_fetches_nothing(sandbox, tmp_path: Path) -> None:
     ids = write_ids(tmp_path / "ids.txt", range(200_000, 200_050))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     assert crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db).returncode == 0
     before = sandbox.count(*API)
     result = crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
@@ -52,16 +53,11 @@ def test_second_run_fetches_nothing(sandbox, tmp_path: Path) -> None:
 
 
 def test_keyword_mode_fetches_that_keywords_pins_lacking_details(sandbox, tmp_path: Path) -> None:
-    import sqlite3
-
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     seed = write_ids(tmp_path / "seed.txt", [1])
     crawl("pins", "-a", f"ids_file={seed}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)  # creates the schema
-    with sqlite3.connect(db) as conn:
-        conn.executemany(
-            "INSERT INTO pins (id, keyword) VALUES (?, ?)",
-            [(str(i), "dogs") for i in range(300_000, 300_030)] + [("399999", "cats")],
-        )
+    dogs = ", ".join(f"('{i}', 'dogs')" for i in range(300_000, 300_030))
+    db.execute(f"INSERT INTO pins (id, keyword) VALUES {dogs}, ('399999', 'cats')")
     result = crawl("pins", "-a", "keyword=dogs", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
     assert result.returncode == 0, result.output[-2000:]
     assert db_rows(
@@ -73,7 +69,7 @@ def test_keyword_mode_fetches_that_keywords_pins_lacking_details(sandbox, tmp_pa
 def test_node_ids_and_urls_in_the_ids_file(sandbox, tmp_path: Path) -> None:
     ids = tmp_path / "ids.txt"
     ids.write_text("UGluOjUwMDAwMQ==\nhttps://www.pinterest.com/pin/500002/\n500003\n")
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     assert crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db).returncode == 0
     assert db_rows(db, "SELECT id FROM pins ORDER BY id") == [("500001",), ("500002",), ("500003",)]
 
@@ -102,7 +98,7 @@ def test_empty_ids_file_is_one_line(tmp_path: Path) -> None:
 def test_bad_line_is_named_and_the_rest_is_crawled(sandbox, tmp_path: Path) -> None:
     ids = tmp_path / "ids.txt"
     ids.write_text("600001\nhello world\n600002\n")
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
     assert result.returncode == 0
     bad = [line for line in result.output.splitlines() if "] ERROR:" in line]
@@ -125,7 +121,7 @@ def test_no_session_stops_the_crawl_with_one_error(make_sandbox, tmp_path: Path)
         "-s",
         "LOG_LEVEL=WARNING",
         sandbox_url=sb.url,
-        db=tmp_path / "p.sqlite3",
+        db=database(tmp_path),
     )
     assert result.returncode == 1
     errors = [line for line in result.output.splitlines() if "Cannot start a Pinterest session" in line]
@@ -137,7 +133,7 @@ def test_no_session_stops_the_crawl_with_one_error(make_sandbox, tmp_path: Path)
 def test_ctrl_c_then_resume_with_jobdir(make_sandbox, tmp_path: Path) -> None:
     sb = make_sandbox(latency_ms=100)
     ids = write_ids(tmp_path / "ids.txt", range(800_000, 800_600))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     jobdir = tmp_path / "job"
     args = (
         "pins",
@@ -179,7 +175,7 @@ def test_malformed_last_answer_is_retried_not_lost(make_sandbox, tmp_path: Path)
     # pin's retry is yielded by the crawl's very last response
     sb = make_sandbox(truncate_rate=0.5, seed=1)
     ids = write_ids(tmp_path / "ids.txt", [424242])
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl("pins", "-a", f"ids_file={ids}", *NO_BROWSER, sandbox_url=sb.url, db=db)
     assert result.returncode == 0
     assert "Malformed answer for pin 424242" in result.output
@@ -207,7 +203,7 @@ def test_progress_lines_and_metrics_json(make_sandbox, tmp_path: Path) -> None:
         f"METRICS_DIR={metrics}",
         *NO_BROWSER,
         sandbox_url=sb.url,
-        db=tmp_path / "p.sqlite3",
+        db=database(tmp_path),
     )
     assert result.returncode == 0
     lines = [line.split("Progress: ", 1)[1] for line in result.output.splitlines() if "Progress: " in line]
@@ -229,14 +225,12 @@ def test_progress_lines_and_metrics_json(make_sandbox, tmp_path: Path) -> None:
 
 def test_keyword_workflow_converts_node_ids_first(sandbox, tmp_path: Path) -> None:
     import base64
-    import sqlite3
 
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     seed = write_ids(tmp_path / "seed.txt", [1])
     crawl("pins", "-a", f"ids_file={seed}", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
     node = base64.b64encode(b"Pin:970001").decode()
-    with sqlite3.connect(db) as conn:
-        conn.executemany("INSERT INTO pins (id, keyword) VALUES (?, 'frogs')", [(node,), ("970002",)])
+    db.execute(f"INSERT INTO pins (id, keyword) VALUES ('{node}', 'frogs'), ('970002', 'frogs')")
     result = crawl("pins", "-a", "keyword=frogs", *NO_BROWSER, sandbox_url=sandbox.url, db=db)
     assert result.returncode == 0
     assert "Converted 1 node ids to pin ids" in result.output
@@ -247,13 +241,13 @@ def test_keyword_workflow_converts_node_ids_first(sandbox, tmp_path: Path) -> No
 
 def _kill_then_resume(
     sb, tmp_path: Path, how: int, after: float, dupefilter: str | None = None
-) -> tuple[int, CrawlResult, Path]:
+) -> tuple[int, CrawlResult, Database]:
     """Crawl 1,500 pins with a JOBDIR, signal the crawl's process group `after` s into its API
     calls, then run the same command again. Returns (pins stored before, second run, db)."""
     import os
 
     ids = write_ids(tmp_path / "ids.txt", range(1_300_000, 1_301_500))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     args = ["pins", "-a", f"ids_file={ids}", "-s", f"JOBDIR={tmp_path / 'job'}", *NO_BROWSER]
     if dupefilter:
         args += ["-s", f"DUPEFILTER_CLASS={dupefilter}"]
@@ -277,7 +271,7 @@ def test_kill_9_at_a_random_moment_loses_nothing(make_sandbox, tmp_path: Path) -
     before, again, db = _kill_then_resume(sb, tmp_path, signal.SIGKILL, moment)
     assert again.returncode == 0, again.output[-2000:]
     assert "was not closed cleanly" in again.output
-    rows = db_rows(db, "SELECT count(*), count(DISTINCT id), sum(details_fetched_at IS NOT NULL) FROM pins")
+    rows = db_rows(db, "SELECT count(*), count(DISTINCT id), count(details_fetched_at) FROM pins")
     assert rows == [(1500, 1500, 1500)], f"killed after {moment:.2f} s with {before} stored"
 
 
@@ -296,7 +290,7 @@ def test_second_ctrl_c_exits_at_once(make_sandbox, tmp_path: Path) -> None:
     # answers take 10 s: one Ctrl+C would wait for the 16 in flight; the second must not
     sb = make_sandbox(latency_ms=10_000)
     ids = write_ids(tmp_path / "ids.txt", range(1_400_000, 1_400_100))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     args = ["pins", "-a", f"ids_file={ids}", "-s", f"JOBDIR={tmp_path / 'job'}", *NO_BROWSER]
     proc = start_crawl(*args, sandbox_url=sb.url, db=db, log=tmp_path / "run.log")
     time.sleep(2.5)  # started (about 1 s), 16 requests in flight
@@ -319,7 +313,7 @@ def test_ids_file_run_records_images_missing_from_an_earlier_run(make_sandbox, t
     # what a kill -9 between a pin's details and its image leaves: details stored, no image
     sb = make_sandbox()
     ids = write_ids(tmp_path / "ids.txt", range(1_500_000, 1_500_020))
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     first = crawl("pins", "-a", f"ids_file={ids}", "-a", "images=0", *NO_BROWSER, sandbox_url=sb.url, db=db)
     assert first.returncode == 0
     sb.reset()

@@ -13,6 +13,7 @@ from scrapy.settings import Settings
 from crawler.items import PinDetails, PinRefusal
 from crawler.spiders.pins import PinsSpider
 from tests.conftest import write_ids
+from tests.databases import database
 
 
 def _settings(**overrides: object) -> Settings:
@@ -31,7 +32,7 @@ def test_spider_yields_details_and_refusals(make_sandbox, tmp_path: Path):
             SANDBOX_URL=sb.url,
             BROWSER_ENABLED=False,
             LOG_LEVEL="WARNING",
-            DATABASE_URL=f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            DATABASE_URL=database(tmp_path).url,
             FILES_STORE=str(tmp_path / "images"),
             METRICS_DIR=str(tmp_path / "metrics"),
         )
@@ -67,7 +68,7 @@ def test_ids_reach_the_scheduler_a_buffer_at_a_time(make_sandbox, tmp_path: Path
             SANDBOX_URL=sb.url,
             BROWSER_ENABLED=False,
             LOG_LEVEL="WARNING",
-            DATABASE_URL=f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            DATABASE_URL=database(tmp_path).url,
             FILES_STORE=str(tmp_path / "images"),
             METRICS_DIR=str(tmp_path / "metrics"),
         )

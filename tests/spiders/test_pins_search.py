@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import crawl, db_rows
+from tests.databases import database
 
 NO_BROWSER = ("-s", "BROWSER_ENABLED=False")
 SEARCH = ("www.pinterest.com", "/resource/BaseSearchResource/get/")
@@ -14,7 +15,7 @@ def test_search_stores_pins_under_the_keyword_then_pins_fetches_their_details(
     make_sandbox, tmp_path: Path
 ) -> None:
     sb = make_sandbox(search_results=90)
-    db = tmp_path / "pins.sqlite3"
+    db = database(tmp_path)
     result = crawl("pins_search", "-a", "keyword=cats", *NO_BROWSER, sandbox_url=sb.url, db=db)
     assert result.returncode == 0, result.output[-2000:]
     assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM pins WHERE keyword='cats'") == [(90, 90)]
