@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chromium demo test test-postgres lint bench sandbox clean
+.PHONY: setup chromium demo test test-postgres lint bench sandbox scrapyd clean
 
 setup: $(STAMP) chromium
 
@@ -63,6 +63,11 @@ bench: setup
 
 sandbox: setup
 	$(BIN)/python -m sandbox --port 8765
+
+# Scrapyd for this project (./scrapyd.conf: 127.0.0.1:6800, state under data/scrapyd/), with
+# authentication on: SCRAPYD_USERNAME and SCRAPYD_PASSWORD from the environment or .env
+scrapyd: setup
+	@set -a; [ ! -f .env ] || . ./.env; set +a; 	if [ -z "$$SCRAPYD_USERNAME" ] || [ -z "$$SCRAPYD_PASSWORD" ]; then 		echo "error: set SCRAPYD_USERNAME and SCRAPYD_PASSWORD (environment or .env): a Scrapyd without them runs anyone's code" >&2; 		exit 2; 	fi; 	exec $(BIN)/scrapyd --pidfile=
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache bench/results

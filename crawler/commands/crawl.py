@@ -1,16 +1,22 @@
-"""`scrapy crawl`, plus argument checks before anything starts.
+"""`scrapy crawl`, plus argument and database checks before anything starts.
 
 Scrapy builds the spider inside the running reactor, so a bad `-a` argument would surface as a
 traceback after a screen of start-up logging. Spiders that define `check_arguments(**kwargs)` get
 it called here first, before Scrapy logs anything: a wrong argument ends the run with one line on
 stderr and exit code 2. A crawl that a component stopped for a failure (its finish_reason)
 exits with 1.
+
+Under Scrapyd (`python -m scrapyd.runner crawl SPIDER -a _job=ID -s LOG_FILE=...`) the same
+command runs: `_job` is Scrapyd's, not the spider's, and the one line also goes to LOG_FILE,
+the job's log, since Scrapyd keeps a job's stderr only in its own log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
@@ -34,11 +40,22 @@ _SUCCESS_REASONS = {
 }
 
 
-def _refuse_unsuitable_database(url: str) -> None:
+def _refuse(message: str, code: int, log_file: str | None) -> NoReturn:
+    """End the command with one line, on stderr and in the log file the crawl would have had."""
+    print(f"error: {message}", file=sys.stderr)
+    if log_file:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with contextlib.suppress(OSError), open(log_file, "a", encoding="utf-8") as log:
+            log.write(f"{stamp} [crawler.commands.crawl] ERROR: {message}\n")
+    sys.exit(code)
+
+
+def _refuse_unsuitable_database(url: str, log_file: str | None) -> None:
     """A bad DATABASE_URL, or a database whose schema this code cannot use (made by a newer
     version, or needing an upgrade a crawl does not make by itself): one line before anything
     starts. A database that can be brought up to date safely is, here (crawler/db/schema.py)."""
     from crawler.db.engine import create_engine_for, printable_url
+    from crawler.db.outage import is_outage, reason
     from crawler.db.schema import SchemaError, ensure_schema
 
     try:
@@ -46,18 +63,18 @@ def _refuse_unsuitable_database(url: str) -> None:
         done = ensure_schema(engine, printable_url(url))
         engine.dispose()
     except DatabaseURLError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _refuse(str(exc), 2, log_file)
     except SchemaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except Exception:  # out of reach for now: the crawl waits for it (crawler/db/outage.py)
-        return
+        _refuse(str(exc), 1, log_file)
+    except Exception as exc:
+        if is_outage(exc):  # out of reach for now: the crawl waits for it (crawler/db/outage.py)
+            return
+        _refuse(f"database {printable_url(url)}: {reason(exc)}", 1, log_file)
     if done:
         print(done, file=sys.stderr)  # before Scrapy's logging starts
 
 
-def _refuse_damaged_database(url: str) -> None:
+def _refuse_damaged_database(url: str, log_file: str | None) -> None:
     """A damaged SQLite file would fail mid-crawl, losing work: refuse it before the start."""
     if not url.startswith("sqlite"):
         return
@@ -67,10 +84,7 @@ def _refuse_damaged_database(url: str) -> None:
         return
     damage = damage_report(path)
     if damage is not None:
-        print(
-            f"error: database {path} is damaged ({damage}); run `scrapy pindb repair` first", file=sys.stderr
-        )
-        sys.exit(1)
+        _refuse(f"database {path} is damaged ({damage}); run `scrapy pindb repair` first", 1, log_file)
 
 
 class Command(ScrapyCrawlCommand):
@@ -82,17 +96,17 @@ class Command(ScrapyCrawlCommand):
             spidercls = get_spider_loader(self.settings).load(args[0])
         except KeyError:
             return
+        log_file = self.settings.get("LOG_FILE")
         check = getattr(spidercls, "check_arguments", None)
         try:
             if check is not None:
-                check(**opts.spargs)
+                check(**{k: v for k, v in opts.spargs.items() if k != "_job"})
         except ArgumentError as exc:
-            print(f"error: {args[0]}: {exc}", file=sys.stderr)
-            sys.exit(2)
+            _refuse(f"{args[0]}: {exc}", 2, log_file)
         url = self.settings.get("DATABASE_URL") or ""
-        _refuse_damaged_database(url)
+        _refuse_damaged_database(url, log_file)
         if url:
-            _refuse_unsuitable_database(url)
+            _refuse_unsuitable_database(url, log_file)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         super().run(args, opts)

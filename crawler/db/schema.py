@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 HEAD = "0001"  # the newest migration's revision (tests/db/test_schema.py checks it)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _lock = threading.Lock()
+_unpacked: list[Path] = []
 
 
 class SchemaError(Exception):
@@ -123,6 +124,29 @@ def alembic_config(conn: Connection | None) -> Any:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(_migrations_folder()))
     config.attributes["connection"] = conn
     return config
+
+
+def _migrations_folder() -> Path:
+    """MIGRATIONS, as a folder Alembic can read: under Scrapyd the project runs from a zipped egg,
+    whose files are only resources, so they are unpacked once into a temporary folder."""
+    if MIGRATIONS.is_dir():
+        return MIGRATIONS
+    if not _unpacked:
+        import atexit
+        import shutil
+        import tempfile
+        from importlib.resources import files
+
+        folder = Path(tempfile.mkdtemp(prefix="crawler-migrations-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        package = files("crawler.db.migrations")
+        for source, target in ((package, folder), (package / "versions", folder / "versions")):
+            target.mkdir(exist_ok=True)
+            for entry in source.iterdir():
+                if entry.is_file() and entry.name.endswith((".py", ".mako")):
+                    (target / entry.name).write_bytes(entry.read_bytes())
+        _unpacked.append(folder)
+    return _unpacked[0]
