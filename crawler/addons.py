@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler.components import add_components
+
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
@@ -59,19 +61,43 @@ CHROMIUM_ARGS = [
 ]
 
 
-class ConcurrencyAddon:
-    """`-s CONCURRENT_REQUESTS=16` means 16 at once against one site too, evenly spread.
+class SharedComponentsAddon:
+    """What every spider runs, beside its own components: the one throttle and the one database
+    writer. Added here rather than listed in the project's dicts, so that neither a spider's
+    dict nor a user's `-s DOWNLOADER_MIDDLEWARES=...` drops them unless it says None."""
 
-    Scrapy caps each domain at CONCURRENT_REQUESTS_PER_DOMAIN (default 8) and these crawls talk to
-    one API host, so a user's CONCURRENT_REQUESTS would be silently halved. Unless the user set
-    the per-domain cap, it follows CONCURRENT_REQUESTS.
+    def update_settings(self, settings: BaseSettings) -> None:
+        # 560: its process_response runs before Retry's (550), so 429s are the throttle's
+        add_components(
+            settings,
+            "DOWNLOADER_MIDDLEWARES",
+            {"crawler.middlewares.throttle.ThrottleMiddleware": 560},
+            shared=True,
+        )
+        add_components(
+            settings,
+            "ITEM_PIPELINES",
+            {"crawler.pipelines.database.DatabaseWriterPipeline": 800},
+            shared=True,
+        )
+
+
+class ConcurrencyAddon:
+    """For a spider that talks to one site (CONCURRENCY_ONE_SITE): `-s CONCURRENT_REQUESTS=16`
+    means 16 at once against that site too, evenly spread.
+
+    Scrapy caps each domain at CONCURRENT_REQUESTS_PER_DOMAIN (default 8), and a crawl of one API
+    host would have its CONCURRENT_REQUESTS silently halved. Unless the user set the per-domain
+    cap, it follows CONCURRENT_REQUESTS there. The throttle's target follows the per-domain cap
+    for every spider.
     """
 
     def update_settings(self, settings: BaseSettings) -> None:
         total = settings.getint("CONCURRENT_REQUESTS")
         per_domain = "CONCURRENT_REQUESTS_PER_DOMAIN"
         priority = settings.getpriority("CONCURRENT_REQUESTS") or 0
-        if (settings.getpriority(per_domain) or 0) < priority:
+        one_site = settings.getbool("CONCURRENCY_ONE_SITE")
+        if one_site and (settings.getpriority(per_domain) or 0) < priority:
             settings.set(per_domain, total, priority=priority)
         # The throttle spaces request starts by latency / target: with the target above the
         # concurrency the spacing never limits throughput, but it spreads the requests over the
@@ -102,9 +128,9 @@ def http_client(settings: BaseSettings) -> str:
 
 
 class BrowserAddon:
-    """BROWSER_ENABLED (default on): scrapy-playwright with the system's Chromium, headless unless
-    HEADLESS=false, images/stylesheets/fonts/media blocked. Requests use the browser only when
-    they carry `meta["playwright"] = True`."""
+    """BROWSER_ENABLED (the spiders that need it switch it on): scrapy-playwright with the
+    system's Chromium, headless unless HEADLESS=false, images/stylesheets/fonts/media blocked.
+    Requests use the browser only when they carry `meta["playwright"] = True`."""
 
     def __init__(self, crawler: Any = None) -> None:
         self.crawler = crawler

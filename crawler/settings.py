@@ -16,6 +16,7 @@ NEWSPIDER_MODULE = "crawler.spiders"
 COMMANDS_MODULE = "crawler.commands"
 
 ADDONS = {
+    "crawler.addons.SharedComponentsAddon": 0,
     "crawler.addons.ConcurrencyAddon": 0,
     "crawler.addons.HTTPClientAddon": 5,
     "crawler.addons.BrowserAddon": 10,
@@ -66,17 +67,12 @@ FEED_EXPORT_ENCODING = "utf-8"
 # JOBDIR that survives kill -9: the database decides what is left after an unclean stop
 DUPEFILTER_CLASS = "crawler.dupefilters.CrashSafeDupeFilter"
 
-ITEM_PIPELINES = {
-    "crawler.pipelines.images.PinImagesPipeline": 300,  # before the writer: it records the path
-    "crawler.pipelines.database.DatabaseWriterPipeline": 800,
-}
-FILES_STORE = "data/images"  # pin images: data/images/<keyword>/<pin id>.<ext>
-DOWNLOADER_MIDDLEWARES = {
-    # before Retry (550): Retry's copies carry the signature, which request_scheduled strips
-    "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": 540,
-    # 560: its process_response runs before Retry's (550), so 429s are the throttle's
-    "crawler.middlewares.throttle.ThrottleMiddleware": 560,
-}
+# Every spider runs the one database writer and the one throttle (SharedComponentsAddon) and
+# adds its own components in its update_settings (crawler/components.py): it inherits nothing
+# of another spider's.
+# A spider that talks to one site sets this: the per-domain cap then follows CONCURRENT_REQUESTS
+# (ConcurrencyAddon), so that -s CONCURRENT_REQUESTS=16 means 16 at once there
+CONCURRENCY_ONE_SITE = False
 
 # --- this project's settings ---
 DATABASE_URL = "sqlite:///data/crawler.sqlite3"
@@ -88,7 +84,7 @@ DATABASE_FLUSH_INTERVAL = 1.0  # seconds: the most a crash can lose of fetched-b
 DATABASE_MAX_PENDING_ROWS = 2000
 DATABASE_OUTAGE_TIMEOUT = 300.0
 
-BROWSER_ENABLED = True
+BROWSER_ENABLED = False  # the spiders that need Chromium switch it on (pins, pins_search, jdpower)
 BROWSER_EARLY_DRIVER = True  # Playwright's driver starts while the crawler is built (crawler/driver.py)
 BROWSER_EXECUTABLE = ""  # empty: chromium-headless-shell (headless), else chromium, on PATH
 BROWSER_DRIVER_HEAP_MB = 128  # heap limit of Playwright's Node.js driver (NODE_OPTIONS wins)

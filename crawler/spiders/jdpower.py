@@ -38,6 +38,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.browser import Background, PagePool, close_context, close_page, first_line
+from crawler.components import add_components
 from crawler.db import make_engine
 from crawler.db.vehicles import (
     SeenVehicle,
@@ -79,12 +80,8 @@ _THIS_TRY = ("playwright_page", "download_latency", "redirect_times", "redirect_
 class JDPowerSpider(scrapy.Spider):
     name = "jdpower"
     custom_settings = {
-        "DOWNLOADER_MIDDLEWARES": {
-            "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": None,
-            "crawler.middlewares.page_pool.PagePoolMiddleware": 530,
-            "crawler.middlewares.jdpower_session.JDPowerSessionMiddleware": 540,
-        },
-        "ITEM_PIPELINES": {},  # the vehicles table is written as each report is saved
+        "BROWSER_ENABLED": True,
+        "CONCURRENCY_ONE_SITE": True,
         # a context is a worker: one report at a time, the next vehicle's page loading meanwhile
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 2,
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": 60_000,
@@ -94,6 +91,22 @@ class JDPowerSpider(scrapy.Spider):
     @classmethod
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
+        add_components(
+            settings,
+            "DOWNLOADER_MIDDLEWARES",
+            {
+                "crawler.middlewares.page_pool.PagePoolMiddleware": 530,
+                "crawler.middlewares.jdpower_session.JDPowerSessionMiddleware": 540,
+                # Its own pacing for now: one report per worker at a time, and the portal's
+                # 5xx/429 tried again in place (JDPOWER_HTTP_RETRIES); it joins the shared
+                # throttle when it moves onto the shared parts (its figures measured again then)
+                "crawler.middlewares.throttle.ThrottleMiddleware": None,
+            },
+        )
+        # the vehicles table is written as each report is saved, not through the writer (yet)
+        add_components(
+            settings, "ITEM_PIPELINES", {"crawler.pipelines.database.DatabaseWriterPipeline": None}
+        )
         contexts = max(1, settings.getint("CONCURRENT_CONTEXTS", 5))
         # a context per worker, and its next one while it is made anew; the login's
         settings.set("PLAYWRIGHT_MAX_CONTEXTS", 2 * contexts + 1, priority="spider")

@@ -22,6 +22,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawler.components import add_components
 from crawler.db import make_engine
 from crawler.db.maintenance import convert_node_ids
 from crawler.db.outage import DatabaseUnavailable, Outage
@@ -43,28 +44,37 @@ _CHUNK = 1000
 # Scrapy's defaults that a JSON API crawl has no use for (no links followed, no allowed_domains,
 # no HTTP auth, no HTML), each a step of every request's or response's way through the engine:
 # 5-10% of a 0 ms crawl's CPU (bench/pins.py --latency-ms 0).
-_UNUSED_SPIDER_MIDDLEWARES = (
-    "scrapy.spidermiddlewares.depth.DepthMiddleware",
-    "scrapy.spidermiddlewares.referer.RefererMiddleware",
-    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware",
-    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware",
-)
-_UNUSED_DOWNLOADER_MIDDLEWARES = (
-    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware",
-    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware",
-    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware",
-)
+_UNUSED = {
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": "SPIDER_MIDDLEWARES",
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": "SPIDER_MIDDLEWARES",
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": "SPIDER_MIDDLEWARES",
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": "SPIDER_MIDDLEWARES",
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": "DOWNLOADER_MIDDLEWARES",
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": "DOWNLOADER_MIDDLEWARES",
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": "DOWNLOADER_MIDDLEWARES",
+}
 
 
-def without_unused_middlewares(settings: Any) -> None:
-    """Switch off, at spider priority, the middlewares a Pinterest API crawl does not use."""
-    for name, unused in (
-        ("SPIDER_MIDDLEWARES", _UNUSED_SPIDER_MIDDLEWARES),
-        ("DOWNLOADER_MIDDLEWARES", _UNUSED_DOWNLOADER_MIDDLEWARES),
-    ):
-        components = settings.getdict(name)
-        components.update(dict.fromkeys(unused))
-        settings.set(name, components, priority="spider")
+def pinterest_api_components(settings: Any) -> None:
+    """What a crawl of Pinterest's API brings, beside what every spider shares: the session
+    (a browser warm-up, then signed requests), one site (the per-domain cap follows
+    CONCURRENT_REQUESTS), and none of the middlewares it never uses."""
+    add_components(
+        settings,
+        "DOWNLOADER_MIDDLEWARES",
+        {
+            # before Retry (550): Retry's copies carry the signature, which request_scheduled strips
+            "crawler.middlewares.pinterest_session.PinterestSessionMiddleware": 540,
+            **{path: None for path, kind in _UNUSED.items() if kind == "DOWNLOADER_MIDDLEWARES"},
+        },
+    )
+    add_components(
+        settings,
+        "SPIDER_MIDDLEWARES",
+        {path: None for path, kind in _UNUSED.items() if kind == "SPIDER_MIDDLEWARES"},
+    )
+    settings.set("BROWSER_ENABLED", True, priority="spider")
+    settings.set("CONCURRENCY_ONE_SITE", True, priority="spider")
 
 
 class PinsSpider(scrapy.Spider):
@@ -73,7 +83,10 @@ class PinsSpider(scrapy.Spider):
     @classmethod
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
-        without_unused_middlewares(settings)
+        pinterest_api_components(settings)
+        # before the writer: it records where each image was saved
+        add_components(settings, "ITEM_PIPELINES", {"crawler.pipelines.images.PinImagesPipeline": 300})
+        settings.set("FILES_STORE", "data/images", priority="spider")  # <keyword>/<pin id>.<ext>
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         spider_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("ids_file", "keyword", "images")}

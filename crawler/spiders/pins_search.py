@@ -16,7 +16,7 @@ from crawler.items import SearchHit
 from crawler.params import PinsSearchParams
 from crawler.parsers import MalformedResponse
 from crawler.parsers.pinterest import parse_search_page, search_url
-from crawler.spiders.pins import without_unused_middlewares
+from crawler.spiders.pins import pinterest_api_components
 
 
 class PinsSearchSpider(scrapy.Spider):
@@ -25,7 +25,7 @@ class PinsSearchSpider(scrapy.Spider):
     @classmethod
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
-        without_unused_middlewares(settings)
+        pinterest_api_components(settings)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         spider_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("keyword", "limit")}
