@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Engine, Insert, func, or_, select
 
 from crawler.db.engine import upsert_insert
 from crawler.db.models import Pin
+from crawler.db.writers import Route, TableWriter
+from crawler.items import PinDetails, PinImage, PinRefusal, SearchHit
 
 # Columns a later write must not blank out when it carries no value for them.
 _KEEP_IF_NULL = ("keyword", "image_path")
@@ -113,3 +116,28 @@ def lacking_image(
         query = query.where(Pin.keyword == keyword)
     with engine.connect() as conn:
         return [(r[0], r[1], str(r[2])) for r in conn.execute(query.order_by(Pin.id).limit(limit))]
+
+
+def _columns(item: PinDetails | PinRefusal) -> dict[str, Any]:
+    return {f.name: getattr(item, f.name) for f in fields(item)}
+
+
+def _details_row(details: PinDetails) -> dict[str, Any]:
+    return {**_columns(details), "status": None, "error": None}  # no longer refused, if it was
+
+
+def _image_row(image: PinImage) -> dict[str, Any] | None:
+    if image.path is None:
+        return None  # not saved: the next run tries again
+    return {"id": image.id, "image_path": image.path}
+
+
+# search hits first: the details written in the same flush may be for those pins
+NEW_PINS = TableWriter("new pins", insert_new_pins, order=0)
+PINS = TableWriter("pins", upsert_pins, order=1)
+ROUTES: dict[type, Route] = {
+    SearchHit: Route(NEW_PINS, lambda hit: {"id": hit.id, "keyword": hit.keyword}),
+    PinDetails: Route(PINS, _details_row),
+    PinRefusal: Route(PINS, _columns),
+    PinImage: Route(PINS, _image_row),
+}

@@ -6,16 +6,14 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
 
 from crawler.db import make_engine
 from crawler.db.outage import DatabaseUnavailable, Outage
-from crawler.db.pins import insert_new_pins, upsert_pins
+from crawler.db.writers import Row, TableWriter, routes
 from crawler.extensions.prompt_scheduling import start_waiting_requests
-from crawler.items import PinDetails, PinImage, PinRefusal, SearchHit
 from crawler.stopping import running_engine
 
 if TYPE_CHECKING:
@@ -26,17 +24,9 @@ from sqlalchemy import Engine
 logger = logging.getLogger(__name__)
 
 
-def pin_row(item: PinDetails | PinRefusal) -> dict[str, Any]:
-    """An item -> the `pins` columns it sets."""
-    row = {f.name: getattr(item, f.name) for f in fields(item)}
-    if isinstance(item, PinDetails):
-        row.update(status=None, error=None)  # a pin that answers now is no longer refused
-    return row
-
-
-def _write(engine: Engine, new: list[dict[str, Any]], rows: list[dict[str, Any]]) -> int:
-    """One batch, on the writer thread: new pins first, then details (which may be for them)."""
-    return insert_new_pins(engine, new) + upsert_pins(engine, rows)
+def _write(engine: Engine, batch: list[tuple[TableWriter, list[Row]]]) -> int:
+    """One batch, on the writer thread: each table's rows, in the tables' order."""
+    return sum(table.write(engine, rows) for table, rows in batch)
 
 
 class DatabaseWriterPipeline:
@@ -64,8 +54,8 @@ class DatabaseWriterPipeline:
         self.interval = settings.getfloat("DATABASE_FLUSH_INTERVAL")
         self.max_pending = max(self.batch_size, settings.getint("DATABASE_MAX_PENDING_ROWS"))
         self.stats = crawler.stats
-        self._rows: list[dict[str, Any]] = []  # upserts waiting: details and refusals
-        self._new: list[dict[str, Any]] = []  # inserts of pins not stored yet: search hits
+        self._routes = routes()  # item type -> its table and row (crawler/db/writers.py)
+        self._waiting: dict[TableWriter, list[Row]] = {}  # rows not written yet, per table
         self._writer: asyncio.Task[None] | None = None  # writing, while rows wait
         self._write_all = False  # the writer writes a last, partial batch too
         self._paused_at: float | None = None
@@ -90,19 +80,14 @@ class DatabaseWriterPipeline:
 
     @property
     def pending(self) -> int:
-        return len(self._rows) + len(self._new)
+        return sum(len(rows) for rows in self._waiting.values())
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, PinDetails | PinRefusal):
-            self._rows.append(pin_row(item))
-        elif isinstance(item, SearchHit):
-            self._new.append({"id": item.id, "keyword": item.keyword})
-        elif isinstance(item, PinImage):
-            if item.path is None:
-                return item  # not saved: the next run tries again
-            self._rows.append({"id": item.id, "image_path": item.path})
-        else:
+        route = self._routes.get(type(item))
+        row = route.row(item) if route is not None else None
+        if route is None or row is None:
             return item
+        self._waiting.setdefault(route.table, []).append(row)
         pending = self.pending
         if pending >= self.batch_size:
             self._flush()
@@ -124,26 +109,30 @@ class DatabaseWriterPipeline:
         assert self._engine is not None
         try:
             while self.pending >= self.batch_size or (self._write_all and self.pending):
-                new, rows = self._new[: self.batch_size], self._rows[: self.batch_size]
+                batch = [
+                    (table, rows[: self.batch_size])
+                    for table, rows in sorted(self._waiting.items(), key=lambda pair: pair[0].order)
+                    if rows
+                ]
+                size = sum(len(rows) for _, rows in batch)
                 try:
                     written: int | None = await self._outage.run(
-                        _write, self._engine, new, rows, executor=self._executor
+                        _write, self._engine, batch, executor=self._executor
                     )
                 except DatabaseUnavailable as exc:
                     self._outage.give_up(exc, unwritten=self.pending)
                     self.stats.inc_value("database/rows_failed", self.pending)
-                    self._new.clear()
-                    self._rows.clear()
+                    self._waiting.clear()
                     return
                 except Exception as exc:
                     # not an outage: trying again would fail the same way. Nothing already
-                    # committed is touched; these pins stay without details, so the next run
+                    # committed is touched; these rows' items stay undone, so the next run
                     # fetches them again.
-                    logger.error("Database write of %d rows failed: %s", len(new) + len(rows), exc)
-                    self.stats.inc_value("database/rows_failed", len(new) + len(rows))
+                    logger.error("Database write of %d rows failed: %s", size, exc)
+                    self.stats.inc_value("database/rows_failed", size)
                     written = None
-                del self._new[: len(new)]
-                del self._rows[: len(rows)]
+                for table, rows in batch:
+                    del self._waiting[table][: len(rows)]
                 if written is not None:
                     self.stats.inc_value("database/rows_written", written)
                     self.stats.inc_value("database/batches")

@@ -9,6 +9,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from sqlalchemy.engine import make_url
 
 from crawler.db import make_engine
 from crawler.db.outage import is_outage
+from crawler.db.writers import Route, TableWriter
 from crawler.items import PinDetails, PinRefusal
+from crawler.pipelines import database as database_pipeline
 from crawler.pipelines.database import DatabaseWriterPipeline
 from tests.conftest import in_reactor
 from tests.databases import run_pg_database
@@ -257,3 +260,28 @@ def test_what_counts_as_an_outage(tmp_path: Path) -> None:
     with pytest.raises(Exception) as down:
         make_engine("postgresql://postgres@127.0.0.1:9/test")  # nothing listens there
     assert is_outage(down.value)
+
+
+@in_reactor
+async def test_an_item_type_registered_for_a_table_is_written_without_a_change_to_the_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @dataclass
+    class Note:  # what a new source's item might be
+        text: str
+
+    notes: list[dict] = []
+    table = TableWriter("notes", lambda engine, rows: notes.extend(rows) or len(rows), order=2)
+    known = database_pipeline.routes()
+    monkeypatch.setattr(
+        database_pipeline, "routes", lambda: {**known, Note: Route(table, lambda n: {"t": n.text})}
+    )
+    db, crawler, pipe, _ = _sqlite(tmp_path, DATABASE_BATCH_SIZE=100)
+    await pipe.open_spider()
+    unknown = object()
+    assert pipe.process_item(Note("a")) == Note("a")
+    assert pipe.process_item(_details("1")) is not None
+    assert pipe.process_item(unknown) is unknown  # not the writer's: passed on, untouched
+    await pipe.close_spider()
+    assert notes == [{"t": "a"}] and _count(db) == 1
+    assert crawler.stats.get_value("database/rows_written") == 2
