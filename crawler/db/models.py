@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -61,3 +61,38 @@ class Vehicle(Base):
     downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_vehicles_status", "status"),)
+
+
+class Task(Base):
+    """One unit of work of a queue (`links`, later `flashcards` and `jdpower`): the database, not
+    the JOBDIR, says what is left after any stop (crawler/db/tasks.py).
+
+    `state`: pending, processing (held by `lease_owner` until `lease_expires_at`; an expired lease
+    is anyone's to take), completed (`result_ref` says where its result is), failed (`error`;
+    `attempts` counts the tries), cancelled (not started when a run was stopped: the next run
+    takes it like a pending one)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    batch: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))  # the link id, the position, the vehicle ref
+    kind: Mapped[str | None] = mapped_column(String(40))  # e.g. youtube, reddit, article
+    url: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)  # JSON: what the task needs beyond its URL
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result_ref: Mapped[str | None] = mapped_column(Text)
+    worker_slot: Mapped[int | None] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("queue", "batch", "key", name="uq_tasks_queue_batch_key"),
+        Index("ix_tasks_queue_batch_state", "queue", "batch", "state"),
+    )
