@@ -1,12 +1,10 @@
 """Pinterest's API wants the cookies and headers of a live web session. This middleware makes one
-and signs every API request with it.
+and signs every API request with it, on the session base (crawler/middlewares/session.py): one
+warm-up at a time, signed at download time only, a new session after an expiry.
 
-Why a downloader middleware: it runs after the scheduler, so the session (cookies, CSRF token)
-is added to a request only while it is being downloaded and never pickled into JOBDIR; and every
-API request can wait on the one warm-up instead of the spider sequencing it. The warm-up opens
-the home page once in the browser (scrapy-playwright) to let its JavaScript set `csrftoken`, and
-falls back to plain HTTP, reading the token from the page's script, when no browser can start.
-A 403 CSRF answer means the session died: the middleware warms up again and retries.
+The warm-up opens the home page once in the browser (scrapy-playwright) to let its JavaScript set
+`csrftoken`, and falls back to plain HTTP, reading the token from the page's script, when no
+browser can start. A 403 CSRF answer means the session died.
 
 Requests opt in with `meta["pinterest_api"] = True`.
 """
@@ -18,10 +16,10 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from scrapy import Request, signals
-from scrapy.exceptions import IgnoreRequest
+from scrapy import Request
 
 from crawler.browser import first_line
+from crawler.middlewares.session import SessionMiddleware, SessionUnavailable
 from crawler.parsers.pinterest import PinterestSession, app_version_from_html, session_from_http
 
 if TYPE_CHECKING:
@@ -30,100 +28,36 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_SIGNED = "_pinterest_signed"  # meta key: the session headers this middleware added
 
+class PinterestSessionMiddleware(SessionMiddleware[PinterestSession]):
+    site = "Pinterest"
+    stop_reason = "pinterest_session_failed"
+    stats_prefix = "pinterest/session"
+    retries_setting = "PINTEREST_SESSION_RETRIES"
 
-class SessionUnavailable(IgnoreRequest):
-    pass
-
-
-class PinterestSessionMiddleware:
     def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
+        super().__init__(crawler)
         settings = crawler.settings
         self.home_url = settings.get("PINTEREST_BASE_URL").rstrip("/") + "/"
         self.use_browser = settings.getbool("BROWSER_ENABLED")
-        self.max_rewarm = settings.getint("PINTEREST_SESSION_RETRIES", 3)
         self.close_browser = settings.getbool("PINTEREST_CLOSE_BROWSER_AFTER_WARMUP", True)
-        self.session: PinterestSession | None = None
-        self._warming: asyncio.Future[PinterestSession] | None = None
         self._browser_failed = False
-        self._failure: SessionUnavailable | None = None
-        crawler.signals.connect(self._strip_before_queue, signal=signals.request_scheduled)
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> PinterestSessionMiddleware:
-        return cls(crawler)
+    def wants(self, request: Request) -> bool:
+        return bool(request.meta.get("pinterest_api"))
 
-    async def process_request(self, request: Request) -> None:
-        if not request.meta.get("pinterest_api"):
-            return None
-        session = self.session or await self._warm_up()
+    def sign(self, request: Request, session: PinterestSession) -> tuple[list[bytes], list[str]]:
         headers = session.headers()
         for name, value in headers.items():
             request.headers[name] = value
-        request.meta[_SIGNED] = (session, tuple(headers))
         # Cookies come from the session only: Scrapy's jar would add nothing and cost CPU.
         request.meta["dont_merge_cookies"] = True
-        return None
+        return [name.encode() for name in headers], []
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
-        signed = request.meta.get(_SIGNED)
-        if signed is None or response.status != 403 or b"CSRF" not in response.body[:2000]:
-            return response
-        used, _ = signed
-        if used is self.session:  # the first request to notice drops the dead session
-            logger.info("Pinterest session refused (403 CSRF); warming up a new one")
-            self.session = None
-        tries = request.meta.get("pinterest_rewarm", 0) + 1
-        if tries > self.max_rewarm:
-            return response
-        self.crawler.stats.inc_value("pinterest/session/refused")
-        retry = request.replace(dont_filter=True)
-        retry.meta["pinterest_rewarm"] = tries
-        self._strip(retry)
-        return retry
+    def expired(self, request: Request, response: Response) -> bool:
+        return response.status == 403 and b"CSRF" in response.body[:2000]
 
-    def _strip_before_queue(self, request: Request, spider: Any = None) -> None:
-        self._strip(request)
-
-    @staticmethod
-    def _strip(request: Request) -> None:
-        signed = request.meta.pop(_SIGNED, None)
-        if signed is not None:
-            for name in signed[1]:
-                request.headers.pop(name, None)
-
-    async def _warm_up(self) -> PinterestSession:
-        if self._failure is not None:
-            raise self._failure
-        if self._warming is None:
-            self._warming = asyncio.ensure_future(self._make_session())
-        warming = self._warming
-        try:
-            return await asyncio.shield(warming)
-        except SessionUnavailable as exc:
-            self._give_up(exc)
-            raise
-        finally:
-            if warming.done() and self._warming is warming:
-                self._warming = None
-
-    def _give_up(self, exc: SessionUnavailable) -> None:
-        """Without a session no API call can work: stop the crawl once, with one line."""
-        if self._failure is not None:
-            return
-        self._failure = exc
-        self.crawler.stats.inc_value("pinterest/session/failed")
-        logger.error("Cannot start a Pinterest session: %s; stopping the crawl", exc)
-        engine = self.crawler.engine
-        if engine is not None:
-            # keep a reference: an unreferenced task can be collected before it runs
-            self._closing = asyncio.ensure_future(
-                engine.close_spider_async(reason="pinterest_session_failed")
-            )
-
-    async def _make_session(self) -> PinterestSession:
+    async def make_session(self) -> PinterestSession:
         session: PinterestSession | None = None
         if self.use_browser and not self._browser_failed:
             try:
@@ -144,7 +78,6 @@ class PinterestSessionMiddleware:
             raise SessionUnavailable(f"{self.home_url} set no csrftoken cookie")
         self.crawler.stats.inc_value(f"pinterest/session/{session.source}")
         logger.info("Pinterest session ready (%s, %d cookies)", session.source, len(session.cookies))
-        self.session = session
         return session
 
     async def _browser_session(self) -> PinterestSession:

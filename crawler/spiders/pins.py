@@ -29,7 +29,7 @@ from crawler.db.outage import DatabaseUnavailable, Outage
 from crawler.db.pins import finished_ids, ids_lacking_details, lacking_image, lacking_image_among
 from crawler.items import PinDetails, PinImage, PinRefusal
 from crawler.lazy_start import LazyStart
-from crawler.middlewares.pinterest_session import SessionUnavailable
+from crawler.middlewares.session import SessionUnavailable
 from crawler.params import PinsParams
 from crawler.parsers import MalformedResponse
 from crawler.parsers.pinterest import (
