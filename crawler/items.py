@@ -65,3 +65,34 @@ class VehicleReport:
     size: int
     sha256: str
     seconds: float
+
+
+@dataclass(slots=True)
+class BilibiliPart:
+    cid: int
+    page: int
+    title: str
+    duration_s: int
+
+
+@dataclass(slots=True)
+class BilibiliVideo:
+    """A Bilibili video as its `x/web-interface/view` envelope gives it."""
+
+    bvid: str
+    aid: int
+    cid: int
+    title: str
+    description: str
+    owner_name: str
+    owner_id: int
+    published_at: datetime
+    duration_s: int
+    parts: list[BilibiliPart]
+    views: int
+    danmaku: int
+    replies: int
+    favourites: int
+    coins: int
+    shares: int
+    likes: int

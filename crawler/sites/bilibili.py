@@ -1,0 +1,74 @@
+"""Bilibili videos (`bilibili.com/video/BV...`, `b23.tv/...`): the `x/web-interface/view` API.
+
+Its envelope is `{code, message, data}`. Code 0 is the video. -404 (not found), 62002 (hidden),
+62004 (under review) and 62012 (visible to its uploader only) are the site's final word: the
+task fails with it. -352 and -412 (and an HTTP 412) are risk control: slow down and try again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from crawler.items import BilibiliPart, BilibiliVideo
+from crawler.parsers import MalformedResponse
+from crawler.sites import Refused, SlowDown
+
+API = "https://api.bilibili.com/x/web-interface/view"
+FINAL = {-404: "not found", 62002: "hidden", 62004: "under review", 62012: "visible to its uploader only"}
+RISK_CONTROL = {-352, -412}
+# the site answers risk control without these, as it does for a page's own player
+HEADERS = {"Referer": "https://www.bilibili.com/", "Origin": "https://www.bilibili.com"}
+
+
+def view_url(bvid: str) -> str:
+    return f"{API}?{urlencode({'bvid': bvid})}"
+
+
+def parse_view(body: bytes | str) -> BilibiliVideo | Refused | SlowDown:
+    """The API's answer -> the video, the site's refusal, or its request to slow down."""
+    try:
+        envelope = json.loads(body)
+        code = int(envelope["code"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedResponse(f"not a Bilibili API envelope ({exc})") from None
+    message = str(envelope.get("message") or "")
+    if code == 0:
+        return video_from(envelope.get("data"))
+    if code in RISK_CONTROL:
+        return SlowDown(f"Bilibili risk control {code}: {message}")
+    return Refused(f"Bilibili {code}: {FINAL.get(code, message or 'refused')}")
+
+
+def video_from(data: Any) -> BilibiliVideo:
+    """The view API's `data` (the same object as a video page's `__INITIAL_STATE__.videoData`)."""
+    try:
+        stat, owner = data["stat"], data["owner"]
+        return BilibiliVideo(
+            bvid=str(data["bvid"]),
+            aid=int(data["aid"]),
+            cid=int(data["cid"]),
+            title=str(data["title"]),
+            description=str(data.get("desc") or ""),
+            owner_name=str(owner["name"]),
+            owner_id=int(owner["mid"]),
+            published_at=datetime.fromtimestamp(int(data["pubdate"]), UTC),
+            duration_s=int(data["duration"]),
+            parts=[
+                BilibiliPart(
+                    int(p["cid"]), int(p["page"]), str(p.get("part") or ""), int(p.get("duration") or 0)
+                )
+                for p in data.get("pages") or []
+            ],
+            views=int(stat["view"]),
+            danmaku=int(stat["danmaku"]),
+            replies=int(stat["reply"]),
+            favourites=int(stat["favorite"]),
+            coins=int(stat["coin"]),
+            shares=int(stat["share"]),
+            likes=int(stat["like"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"a Bilibili video without {exc}") from None
