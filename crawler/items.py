@@ -96,3 +96,36 @@ class BilibiliVideo:
     coins: int
     shares: int
     likes: int
+
+
+@dataclass(slots=True)
+class RedditPost:
+    id: str
+    subreddit: str
+    title: str
+    author: str | None  # None: deleted
+    text: str
+    url: str
+    permalink: str
+    score: int
+    comment_count: int  # what the post says; the comments fetched are counted apart
+    created_at: datetime
+    over_18: bool
+    locked: bool
+    removed: bool
+
+
+@dataclass(slots=True)
+class RedditComment:
+    id: str
+    thread_id: str
+    parent_id: str  # t1_<comment> or t3_<post>
+    author: str | None  # None: deleted
+    body: str
+    score: int
+    created_at: datetime
+    depth: int | None  # None: a morechildren answer that did not say (its parent's + 1)
+    deleted: bool
+    removed: bool
+    stickied: bool
+    edited: bool
