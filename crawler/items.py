@@ -129,3 +129,36 @@ class RedditComment:
     removed: bool
     stickied: bool
     edited: bool
+
+
+@dataclass(slots=True)
+class CaptionTrack:
+    language: str
+    auto_generated: bool
+    url: str  # the timedtext URL the page gives
+
+
+@dataclass(slots=True)
+class YouTubeVideo:
+    """A YouTube video as its watch page (ytInitialPlayerResponse, ytInitialData) describes it."""
+
+    id: str
+    title: str
+    channel_name: str
+    channel_id: str
+    channel_handle: str | None
+    views: int | None
+    length_s: int | None
+    upload_date: str | None  # YYYY-MM-DD, as the page says it
+    publish_date: str | None
+    description: str
+    keywords: list[str]
+    category: str | None
+    live: bool
+    age_limit: int  # 18 when the page is not family-safe, else 0
+    likes: int | None
+    comment_count: int | None  # the count the page shows, when it shows one
+    captions: list[CaptionTrack]
+    transcript: str | None = None  # filled from the chosen caption track
+    transcript_language: str | None = None
+    transcript_auto_generated: bool | None = None
