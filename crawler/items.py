@@ -162,3 +162,19 @@ class YouTubeVideo:
     transcript: str | None = None  # filled from the chosen caption track
     transcript_language: str | None = None
     transcript_auto_generated: bool | None = None
+
+
+@dataclass(slots=True)
+class YouTubeComment:
+    id: str
+    video_id: str
+    parent_id: str | None  # the comment it replies to
+    author: str
+    author_channel_id: str | None
+    text: str
+    likes: int
+    reply_count: int
+    published: str  # as the page says it: "9 years ago"
+    pinned: bool
+    hearted: bool
+    by_creator: bool
