@@ -238,6 +238,14 @@ class HostileServer(ThreadedServer):
         super().__init__()
         self.connections = 0
 
+    def start(self) -> HostileServer:
+        # the bombs take about a second each to compress: made before any request waits for one
+        # against its 1 s DOWNLOAD_TIMEOUT (a slow machine timed out on the first otherwise)
+        for encoding in ("gzip", "deflate", "br", "zstd"):
+            _bomb(encoding)
+        super().start()
+        return self
+
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
