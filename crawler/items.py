@@ -178,3 +178,16 @@ class YouTubeComment:
     pinned: bool
     hearted: bool
     by_creator: bool
+
+
+@dataclass(slots=True)
+class Article:
+    """A news or blog page's main text and what the page says about itself."""
+
+    url: str  # the page's address after redirects
+    title: str | None
+    author: str | None
+    date: str | None  # YYYY-MM-DD, the publication date the page gives
+    site_name: str | None
+    language: str | None  # what the page declares (`<html lang>`, Content-Language)
+    text: str  # the main text, boilerplate (menus, footers, share buttons, comments) left out
