@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -21,6 +21,12 @@ class Knobs:
     pdf_delay_ms: float = 0.0  # J.D. Power: time to produce a report PDF
     jd_user: str = "sandbox-user"  # J.D. Power credentials the login accepts
     jd_pass: str = "sandbox-pass"
+    # links' sites
+    site_latency: dict[str, float] = field(default_factory=dict)  # site -> ms, over --latency-ms
+    eu_consent: bool = False  # YouTube answers its consent page to a client without SOCS
+    reddit_quota: int = 0  # Reddit: requests per window before 429s; 0: unlimited
+    reddit_window_s: float = 600.0  # Reddit: the rate-limit window (X-Ratelimit-Reset)
+    bilibili_risk_rate: float = 0.0  # Bilibili: share of view answers that are risk control (-352)
     seed: int = 0
 
     @classmethod
@@ -76,6 +82,24 @@ class Knobs:
         parser.add_argument(
             "--jd-pass", default="sandbox-pass", help="J.D. Power: the password the login accepts"
         )
+        parser.add_argument(
+            "--site-latency-ms",
+            default="",
+            help="per site, instead of --latency-ms: youtube=300,youtube_comments=200,bilibili=100,"
+            "reddit=400,article=600",
+        )
+        parser.add_argument(
+            "--eu-consent", type=int, default=0, help="YouTube: the consent page to clients without SOCS (1)"
+        )
+        parser.add_argument(
+            "--reddit-quota", type=int, default=0, help="Reddit: requests per window, then 429 (0: no limit)"
+        )
+        parser.add_argument(
+            "--reddit-window-s", type=float, default=600.0, help="Reddit: its rate-limit window in seconds"
+        )
+        parser.add_argument(
+            "--bilibili-risk-rate", type=float, default=0.0, help="Bilibili: share of answers that are -352"
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed for generated content and faults")
 
     @classmethod
@@ -94,6 +118,11 @@ class Knobs:
             pdf_delay_ms=args.pdf_delay_ms,
             jd_user=args.jd_user,
             jd_pass=args.jd_pass,
+            site_latency=_site_latency(args.site_latency_ms),
+            eu_consent=bool(args.eu_consent),
+            reddit_quota=args.reddit_quota,
+            reddit_window_s=args.reddit_window_s,
+            bilibili_risk_rate=args.bilibili_risk_rate,
             seed=args.seed,
         )
         for name in (
@@ -101,8 +130,25 @@ class Knobs:
             "missing_rate",
             "truncate_rate",
             "orig_forbidden_rate",
+            "bilibili_risk_rate",
         ):
             value = getattr(knobs, name)
             if not 0.0 <= value <= 1.0:
                 raise SystemExit(f"sandbox: --{name.replace('_', '-')} must be between 0 and 1, got {value}")
         return knobs
+
+
+SITES = ("youtube", "youtube_comments", "bilibili", "reddit", "article")
+
+
+def _site_latency(text: str) -> dict[str, float]:
+    latency: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        site, _, ms = part.partition("=")
+        try:
+            latency[site.strip()] = float(ms)
+        except ValueError:
+            raise SystemExit(f"sandbox: --site-latency-ms {part!r}: not SITE=MS") from None
+        if site.strip() not in SITES:
+            raise SystemExit(f"sandbox: --site-latency-ms {part!r}: unknown site (one of {', '.join(SITES)})")
+    return latency

@@ -25,6 +25,7 @@ class Route:
     handler: Handler
     name: str  # how the route is counted in /_sandbox/stats
     faults: bool = True  # latency, rate limit and errors apply
+    site: str | None = None  # the site whose --site-latency-ms applies; None: the host's site
 
 
 @dataclass
@@ -110,6 +111,9 @@ class Sandbox:
         self.stats = Stats()
         self.bucket = TokenBucket(knobs.rate_limit) if knobs.rate_limit > 0 else None
         self.sites: dict[str, list[Route]] = {}
+        self.site_names: dict[str, str] = {}  # host -> its site's name (--site-latency-ms)
+        # the routes of any host no site claims: the open web, where any article URL exists
+        self.default_site: tuple[str, list[Route]] | None = None
         # each site's "log everybody out": what a deploy or a security reset does to live sessions
         self.session_droppers: list[Callable[[], int]] = []
         # path or route name -> how many of its next requests answer 500
@@ -117,9 +121,14 @@ class Sandbox:
         # route name -> (how many of its next answers are cut, whether the connection drops)
         self.cutting: dict[str, tuple[int, bool]] = {}
 
-    def add_site(self, hosts: tuple[str, ...], routes: list[Route]) -> None:
+    def add_site(self, hosts: tuple[str, ...], routes: list[Route], *, name: str | None = None) -> None:
         for host in hosts:
             self.sites[host] = routes
+            if name:
+                self.site_names[host] = name
+
+    def add_default_site(self, name: str, routes: list[Route]) -> None:
+        self.default_site = (name, routes)
 
     def record_fetch(self, resource_id: str) -> None:
         self.stats.fetches[resource_id] += 1
@@ -172,6 +181,9 @@ class Sandbox:
             return await self._control(request)
         host = (request.headers.get("X-Forwarded-Host") or request.host).split(":")[0].lower()
         routes = self.sites.get(host)
+        site = self.site_names.get(host)
+        if routes is None and self.default_site is not None and host not in _RESERVED_HOSTS:
+            site, routes = self.default_site
         if routes is None:
             return self._count(
                 f"{host} ?",
@@ -193,7 +205,7 @@ class Sandbox:
                         self.failing[failing] -= 1
                         return self._count(key, _server_error())
                 if route.faults:
-                    fault = await self._inject_faults()
+                    fault = await self._inject_faults(route.site or site)
                     if fault is not None:
                         return self._count(key, fault)
                 return self._count(key, await route.handler(request, match))
@@ -201,7 +213,7 @@ class Sandbox:
                 stats.leave()
         return self._count(f"{host} ?", web.Response(status=404, text="sandbox: no such page\n"))
 
-    async def _inject_faults(self) -> web.StreamResponse | None:
+    async def _inject_faults(self, site: str | None) -> web.StreamResponse | None:
         knobs = self.knobs
         if self.bucket is not None:
             wait = self.bucket.take()
@@ -212,7 +224,8 @@ class Sandbox:
                     status=429,
                     headers={"Retry-After": str(retry_after)},
                 )
-        delay = knobs.latency_ms + (self.rng.uniform(0, knobs.jitter_ms) if knobs.jitter_ms else 0.0)
+        base = knobs.site_latency.get(site, knobs.latency_ms) if site else knobs.latency_ms
+        delay = base + (self.rng.uniform(0, knobs.jitter_ms) if knobs.jitter_ms else 0.0)
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
         if self.chance(knobs.error_rate):
@@ -256,6 +269,8 @@ class Sandbox:
 
 
 _ROUTE = "sandbox_route"  # request key: the name of the route answering it
+# hosts that are never "the open web": an unknown name there is a test's mistake, said as a 404
+_RESERVED_HOSTS = ("127.0.0.1", "localhost")
 
 
 def _server_error() -> web.Response:
@@ -265,11 +280,15 @@ def _server_error() -> web.Response:
 
 
 def build_app(knobs: Knobs) -> web.Application:
-    from . import jdpower, pinterest
+    from . import articles, bilibili, jdpower, pinterest, reddit, youtube
 
     sandbox = Sandbox(knobs)
     pinterest.register(sandbox)
     jdpower.register(sandbox)
+    youtube.register(sandbox)
+    bilibili.register(sandbox)
+    reddit.register(sandbox)
+    articles.register(sandbox)
     app = web.Application()
     app["sandbox"] = sandbox
     app.router.add_route("*", "/{tail:.*}", sandbox.dispatch)
