@@ -191,3 +191,29 @@ class Article:
     site_name: str | None
     language: str | None  # what the page declares (`<html lang>`, Content-Language)
     text: str  # the main text, boilerplate (menus, footers, share buttons, comments) left out
+
+
+@dataclass(slots=True)
+class CommentsFetched:
+    """A `youtube_comments` task's result: the count the page shows and the count fetched."""
+
+    video_id: str
+    url: str
+    sort: str  # top or new
+    count_shown: int | None
+    count_fetched: int
+
+
+@dataclass(slots=True)
+class TaskEnd:
+    """A task's end, written after its results (the writer keeps their order): only the lease
+    holder's end counts (crawler/db/tasks.py)."""
+
+    queue: str
+    batch: str
+    key: str
+    owner: str
+    state: str  # completed or failed
+    error: str | None = None
+    result_ref: str | None = None  # "<kind>:<id>" in link_results
+    final: bool = True  # a failure to try again later (risk control, retries used up) is not

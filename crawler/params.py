@@ -111,3 +111,53 @@ def jdpower_credentials(environ: dict[str, str]) -> tuple[str, str]:
     if missing:
         raise ArgumentError(f"{' and '.join(missing)} not set: put them in the environment or in .env")
     return user, password
+
+
+@dataclass(frozen=True)
+class LinksParams:
+    batch: Path
+    retry_failed: bool = False
+    max_comments: int = 1000  # per YouTube video's comments, per Reddit thread
+    sort: str = "top"  # YouTube comments: top or new
+
+    @classmethod
+    def parse(
+        cls,
+        batch: str | None = None,
+        retry_failed: str | None = None,
+        max_comments: str | None = None,
+        sort: str | None = None,
+        **unknown: str,
+    ) -> LinksParams:
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ArgumentError(
+                f"unknown argument(s) {names}; use -a batch=PATH [-a retry_failed=1] [-a max_comments=N] "
+                "[-a sort=top|new]"
+            )
+        if batch is None or not batch.strip():
+            raise ArgumentError("batch is required: -a batch=PATH (a JSON batch or a text file of URLs)")
+        path = Path(batch).expanduser()
+        if not path.exists():
+            raise ArgumentError(f"batch {batch!r} does not exist")
+        if path.is_dir():
+            raise ArgumentError(f"batch {batch!r} is a directory, not a file")
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            raise ArgumentError(f"batch {batch!r} cannot be read (permission denied)") from None
+        flag = (retry_failed or "0").strip().lower()
+        if flag not in ("0", "1", "true", "false", "yes", "no"):
+            raise ArgumentError(f"retry_failed must be 0 or 1, got {retry_failed!r}")
+        limit = 1000
+        if max_comments is not None:
+            try:
+                limit = int(max_comments)
+            except ValueError:
+                raise ArgumentError(f"max_comments must be a whole number, got {max_comments!r}") from None
+            if limit < 0:
+                raise ArgumentError(f"max_comments must be 0 or more, got {limit}")
+        order = (sort or "top").strip().lower()
+        if order not in ("top", "new"):
+            raise ArgumentError(f"sort must be top or new, got {sort!r}")
+        return cls(path, flag in ("1", "true", "yes"), limit, order)

@@ -24,7 +24,7 @@ class Knobs:
     # links' sites
     site_latency: dict[str, float] = field(default_factory=dict)  # site -> ms, over --latency-ms
     eu_consent: bool = False  # YouTube answers its consent page to a client without SOCS
-    reddit_quota: int = 0  # Reddit: requests per window before 429s; 0: unlimited
+    reddit_quota: int = 0  # Reddit: requests per window before 429s; 0: no limit
     reddit_window_s: float = 600.0  # Reddit: the rate-limit window (X-Ratelimit-Reset)
     bilibili_risk_rate: float = 0.0  # Bilibili: share of view answers that are risk control (-352)
     seed: int = 0

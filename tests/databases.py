@@ -37,7 +37,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "db"
 # the PostgreSQL server's maintenance database: the runs' own databases are made through it
 PG_ADMIN = os.environ.get("CRAWLER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TABLES = ("pins", "vehicles")  # those the code before migrations made
-EMPTIED = (*TABLES, "tasks")  # what a test starts without
+EMPTIED = (*TABLES, "tasks", "link_results", "link_comments")  # what a test starts without
 
 _run_pg: dict[str, str] = {}  # "url": the run's own PostgreSQL database, once made
 _postgresql_run = False  # pytest --database=postgresql

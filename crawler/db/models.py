@@ -96,3 +96,37 @@ class Task(Base):
         UniqueConstraint("queue", "batch", "key", name="uq_tasks_queue_batch_key"),
         Index("ix_tasks_queue_batch_state", "queue", "batch", "state"),
     )
+
+
+class LinkResult(Base):
+    """What `links` fetched for a link, one row per thing, keyed by its source's own id (a
+    video id, a BV id, a thread id, an article's URL): the same video in two batches, or a task
+    done again after a crash, rewrites its row. The fields the sources share are columns; the
+    rest of each source's item is JSON in `data` (crawler/db/links.py)."""
+
+    __tablename__ = "link_results"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)  # youtube, bilibili, reddit...
+    id: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str | None] = mapped_column(Text)  # JSON: the item's every field
+    fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LinkComment(Base):
+    """A comment under a YouTube video or in a Reddit thread, keyed by the site's comment id;
+    apart from the results since one thread has thousands and they are read by thread."""
+
+    __tablename__ = "link_comments"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)  # youtube_comments, reddit
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(200))  # the video or thread it is under
+    parent_id: Mapped[str | None] = mapped_column(String(200))
+    author: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str | None] = mapped_column(Text)  # JSON: the item's every field
+    fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_link_comments_thread", "kind", "thread_id"),)

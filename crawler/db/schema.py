@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEAD = "0002"  # the newest migration's revision (tests/db/test_schema.py checks it)
+HEAD = "0003"  # the newest migration's revision (tests/db/test_schema.py checks it)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _lock = threading.Lock()
 _unpacked: list[Path] = []

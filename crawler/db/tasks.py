@@ -204,3 +204,31 @@ def counts(engine: Engine, queue: Queue) -> dict[str, int]:
     with engine.connect() as conn:
         found = {state: int(n) for state, n in conn.execute(query)}
     return {state: found.get(state, 0) for state in STATES}
+
+
+def refuse(engine: Engine, queue: Queue, key: str, error: str) -> bool:
+    """A task that cannot be done as given (a link that is not one): failed with `error`, unless
+    it has been done already."""
+    now = _now()
+    statement = (
+        update(Task)
+        .where(queue.where(Task.key == key, Task.state.in_((PENDING, CANCELLED, FAILED))))
+        .values(state=FAILED, error=error, finished_at=now, started_at=func.coalesce(Task.started_at, now))
+    )
+    with engine.begin() as conn:
+        return conn.execute(statement).rowcount == 1
+
+
+def held_elsewhere(engine: Engine, queue: Queue, owner: str) -> float | None:
+    """Seconds until the first lease another owner holds on this batch expires (None: no other
+    holds any): a run that finds nothing left to claim waits that long for a dead run's tasks."""
+    query = select(func.min(Task.lease_expires_at)).where(
+        queue.where(Task.state == PROCESSING, Task.lease_owner != owner)
+    )
+    with engine.connect() as conn:
+        first = conn.execute(query).scalar()
+    if first is None:
+        return None
+    if first.tzinfo is None:  # SQLite gives back naive datetimes
+        first = first.replace(tzinfo=UTC)
+    return max(0.0, (first - _now()).total_seconds())

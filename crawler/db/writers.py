@@ -31,6 +31,6 @@ class Route:
 
 def routes() -> dict[type, Route]:
     """Every registered item type, by exact type."""
-    from crawler.db import pins
+    from crawler.db import links, pins
 
-    return {**pins.ROUTES}
+    return {**pins.ROUTES, **links.ROUTES}

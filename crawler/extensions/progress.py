@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -82,6 +83,18 @@ class Progress:
             share = (done + failed) / total if total else 0
             filled = int(20 * min(share, 1.0))
             parts.insert(0, f"[{'#' * filled}{'.' * (20 - filled)}] {100 * share:5.1f}%")
+        running = self.stats.get_value("progress/in_progress")
+        if running is not None:
+            parts.append(
+                f"failed {failed}  running {running}  queued {self.stats.get_value('progress/queued', 0)}"
+            )
+        by_type = sorted(
+            (k.removeprefix("progress/type/"), v)
+            for k, v in self.stats.get_stats().items()
+            if k.startswith("progress/type/")
+        )
+        if by_type:
+            parts.append(" ".join(f"{kind} {n}" for kind, n in by_type))
         parts.append(f"{rate:.1f}/s")
         if total and rate > 0:
             parts.append(f"ETA {_duration(max(total - done - failed, 0) / rate)}")
@@ -92,7 +105,8 @@ class Progress:
     def _report(self) -> None:
         text = self.line()
         if self.tty:
-            sys.stderr.write("\r" + text.ljust(100)[:100])
+            width = max(60, shutil.get_terminal_size().columns - 1)
+            sys.stderr.write("\r" + text.ljust(width)[:width])
             sys.stderr.flush()
         else:
             logger.info("Progress: %s", text)
@@ -101,7 +115,8 @@ class Progress:
         if self._task is not None:
             self._task.cancel()
         if self.tty:
-            sys.stderr.write("\r" + self.line().ljust(100)[:100] + "\n")
+            width = max(60, shutil.get_terminal_size().columns - 1)
+            sys.stderr.write("\r" + self.line().ljust(width)[:width] + "\n")
         if self.metrics_dir:
             self._write_metrics(spider.name, reason)
 
@@ -129,6 +144,9 @@ class Progress:
             "peak_memory_mb": round(stats.get("memusage/max", 0) / 2**20, 1) or None,
             "stats": {k: v for k, v in stats.items() if isinstance(v, int | float) and "/" in k},
         }
+        extra = getattr(self.crawler.spider, "run_metrics", None)
+        if extra is not None and (figures := extra()) is not None:
+            metrics["tasks"] = figures  # a task-queue spider's own figures (crawler/tasklog.py)
         folder = Path(self.metrics_dir)
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

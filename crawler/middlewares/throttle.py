@@ -18,7 +18,14 @@ for rate limits, per download slot:
   for THROTTLE_FAST_AFTER seconds, THROTTLE_PROBE near a measured limit: the highest rate the
   site accepts is found, and found again when the site relents;
 - the refused request waits `Retry-After` (seconds or an HTTP date, at most THROTTLE_MAX_WAIT)
-  and is scheduled again, up to THROTTLE_MAX_RETRIES times, apart from the retries for errors.
+  and is scheduled again, up to THROTTLE_MAX_RETRIES times, apart from the retries for errors;
+- a site's own words for "slow down" count as a refusal too: a request whose meta names a check
+  (`slow_down_check`, a name in crawler.sites.SLOW_DOWN_CHECKS: Bilibili's risk-control codes
+  and its HTTP 412) is refused when the check says so;
+- rate-limit headers (`X-Ratelimit-Remaining` / `X-Ratelimit-Reset`, Reddit's): when the rate
+  of the last two seconds would use up what remains before the window resets, the slot is
+  paced to spread what remains over the rest of the window, as prawcore does; with nothing
+  left, the slot waits for the reset.
 """
 
 from __future__ import annotations
@@ -53,6 +60,16 @@ class _SlotState:
     last_cut: float = 0.0
     last_probe: float = 0.0
     fast: bool = True  # probing fast until a cut is based on a full window of history
+    quota_pace: float = 0.0  # seconds between requests the site's rate-limit headers ask for
+
+
+def _number(value: bytes | str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value.decode() if isinstance(value, bytes) else value)
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
@@ -106,6 +123,16 @@ class ThrottleMiddleware:
         now = time.monotonic()
         if response.status in self.codes:
             return await self._refused(request, response, key, state, now)
+        check = request.meta.get("slow_down_check")
+        if check is not None:
+            from crawler.sites import SLOW_DOWN_CHECKS
+
+            said = SLOW_DOWN_CHECKS[check](response.status, response.body)
+            if said is not None:
+                self.stats.inc_value("throttle/slow_down")
+                logger.debug("%s asks to slow down: %s", key, said)
+                return await self._refused(request, response, key, state, now)
+        self._quota(response, state, now)
         if 200 <= response.status < 400 or response.status == 404:
             state.accepted.append(now)
             if state.first_seen is None:
@@ -152,6 +179,22 @@ class ThrottleMiddleware:
         retry.meta["throttle_retries"] = tries
         return retry
 
+    def _quota(self, response: Response, state: _SlotState, now: float) -> None:
+        remaining = _number(response.headers.get("X-Ratelimit-Remaining"))
+        reset = _number(response.headers.get("X-Ratelimit-Reset"))
+        if remaining is None or reset is None:
+            return
+        self._trim(state, now)
+        rate = len(state.accepted) / _WINDOW
+        if remaining < 1:
+            state.quota_pace = reset + 1.0  # nothing left: the next request after the reset
+        elif rate * reset > remaining:
+            state.quota_pace = reset / remaining  # what remains, spread over the window's rest
+        else:
+            state.quota_pace = 0.0
+        if state.quota_pace:
+            self.stats.inc_value("throttle/quota_paced")
+
     def _trim(self, state: _SlotState, now: float) -> None:
         while state.accepted and now - state.accepted[0] > _WINDOW:
             state.accepted.popleft()
@@ -172,4 +215,5 @@ class ThrottleMiddleware:
             return
         pace = (state.latency or 0.0) / self.target if self.target else 0.0
         limit = 1.0 / state.cap if state.cap else 0.0
-        slot.delay = min(self.max_delay, max(self.min_delay, pace, limit))
+        delay = min(self.max_delay, max(self.min_delay, pace, limit))
+        slot.delay = max(delay, min(state.quota_pace, self.max_wait))

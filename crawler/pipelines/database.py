@@ -55,7 +55,9 @@ class DatabaseWriterPipeline:
         self.max_pending = max(self.batch_size, settings.getint("DATABASE_MAX_PENDING_ROWS"))
         self.stats = crawler.stats
         self._routes = routes()  # item type -> its table and row (crawler/db/writers.py)
-        self._waiting: dict[TableWriter, list[Row]] = {}  # rows not written yet, per table
+        # rows not written yet, in the order their items came: a batch is the oldest rows, so a
+        # row that must follow others (a task's end after its results) is never written first
+        self._waiting: list[tuple[TableWriter, Row]] = []
         self._writer: asyncio.Task[None] | None = None  # writing, while rows wait
         self._write_all = False  # the writer writes a last, partial batch too
         self._paused_at: float | None = None
@@ -80,14 +82,14 @@ class DatabaseWriterPipeline:
 
     @property
     def pending(self) -> int:
-        return sum(len(rows) for rows in self._waiting.values())
+        return len(self._waiting)
 
     def process_item(self, item: Any) -> Any:
         route = self._routes.get(type(item))
         row = route.row(item) if route is not None else None
         if route is None or row is None:
             return item
-        self._waiting.setdefault(route.table, []).append(row)
+        self._waiting.append((route.table, row))
         pending = self.pending
         if pending >= self.batch_size:
             self._flush()
@@ -109,11 +111,10 @@ class DatabaseWriterPipeline:
         assert self._engine is not None
         try:
             while self.pending >= self.batch_size or (self._write_all and self.pending):
-                batch = [
-                    (table, rows[: self.batch_size])
-                    for table, rows in sorted(self._waiting.items(), key=lambda pair: pair[0].order)
-                    if rows
-                ]
+                by_table: dict[TableWriter, list[Row]] = {}
+                for table, row in self._waiting[: self.batch_size]:
+                    by_table.setdefault(table, []).append(row)
+                batch = sorted(by_table.items(), key=lambda pair: pair[0].order)
                 size = sum(len(rows) for _, rows in batch)
                 try:
                     written: int | None = await self._outage.run(
@@ -131,8 +132,7 @@ class DatabaseWriterPipeline:
                     logger.error("Database write of %d rows failed: %s", size, exc)
                     self.stats.inc_value("database/rows_failed", size)
                     written = None
-                for table, rows in batch:
-                    del self._waiting[table][: len(rows)]
+                del self._waiting[:size]
                 if written is not None:
                     self.stats.inc_value("database/rows_written", written)
                     self.stats.inc_value("database/batches")

@@ -4,6 +4,7 @@ place. `classify(url)` says which source a link belongs to, from the URL alone (
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,6 +48,17 @@ class SlowDown:
     slot slows like after a 429 and the task is tried again."""
 
     reason: str
+
+
+def _bilibili_risk_control(status: int, body: bytes) -> str | None:
+    from crawler.sites import bilibili
+
+    return bilibili.risk_control(status, body)
+
+
+# a request's meta `slow_down_check` -> (status, body) -> the site's words asking to slow
+# down, or None (crawler/middlewares/throttle.py treats them as a 429)
+SLOW_DOWN_CHECKS: dict[str, Callable[[int, bytes], str | None]] = {"bilibili": _bilibili_risk_control}
 
 
 class NotALink(ValueError):

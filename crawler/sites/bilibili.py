@@ -42,6 +42,20 @@ def parse_view(body: bytes | str) -> BilibiliVideo | Refused | SlowDown:
     return Refused(f"Bilibili {code}: {FINAL.get(code, message or 'refused')}")
 
 
+def risk_control(status: int, body: bytes) -> str | None:
+    """The API's risk control in its own words (HTTP 412, or code -352/-412), else None."""
+    if status == 412:
+        return "Bilibili risk control: HTTP 412"
+    if status != 200 or b'"code":-' not in body.replace(b" ", b"")[:200]:
+        return None
+    try:
+        envelope = json.loads(body)
+        code = int(envelope["code"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    return f"Bilibili risk control {code}: {envelope.get('message') or ''}" if code in RISK_CONTROL else None
+
+
 def video_from(data: Any) -> BilibiliVideo:
     """The view API's `data` (the same object as a video page's `__INITIAL_STATE__.videoData`)."""
     try:

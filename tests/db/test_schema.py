@@ -66,17 +66,20 @@ def test_a_database_from_a_newer_version_is_refused_in_one_line(tmp_path: Path) 
     assert "\n" not in message and "0099" in message and "newer version of the project" in message
 
 
+_NEXT = f"{int(schema.HEAD) + 1:04d}"  # a migration after the project's newest
+
+
 def _migrations_with(tmp_path: Path, additive: bool) -> Path:
-    """The project's migrations plus a 0003 that adds a column, ADDITIVE or not."""
+    """The project's migrations plus one after HEAD that adds a column, ADDITIVE or not."""
     folder = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0003_pins_lang.py").write_text(
+    (folder / "versions" / f"{_NEXT}_pins_lang.py").write_text(
         f'''"""pins.lang"""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "{_NEXT}"
+down_revision = "{schema.HEAD}"
 branch_labels = None
 depends_on = None
 ADDITIVE = {additive}
@@ -99,24 +102,25 @@ def downgrade() -> None:
 def test_a_later_migration_applies_itself_only_when_additive(
     additive: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'at-0002.sqlite3'}"
-    make_engine(url)  # at 0002, with rows
-    with sqlite3.connect(tmp_path / "at-0002.sqlite3") as conn:
+    url = f"sqlite:///{tmp_path / 'at-head.sqlite3'}"
+    make_engine(url)  # at HEAD, with rows
+    with sqlite3.connect(tmp_path / "at-head.sqlite3") as conn:
         conn.execute("INSERT INTO pins (id, keyword) VALUES ('1', 'k')")
     dispose_all()
     monkeypatch.setattr(schema, "MIGRATIONS", _migrations_with(tmp_path, additive))
-    monkeypatch.setattr(schema, "HEAD", "0003")
+    head = schema.HEAD
+    monkeypatch.setattr(schema, "HEAD", _NEXT)
     engine = create_engine_for(url)
     if additive:
         ensure_schema(engine, "the test database")
     else:
         with pytest.raises(SchemaError) as refused:
             ensure_schema(engine, "the test database")
-        assert "`scrapy pindb upgrade" in str(refused.value) and "0003" in str(refused.value)
-        assert upgrade(engine) == ("0002", "0003")  # what `scrapy pindb upgrade` runs
+        assert "`scrapy pindb upgrade" in str(refused.value) and _NEXT in str(refused.value)
+        assert upgrade(engine) == (head, _NEXT)  # what `scrapy pindb upgrade` runs
         ensure_schema(engine, "the test database")  # nothing left to do
     with engine.connect() as conn:
-        assert revision_of(conn) == "0003"
+        assert revision_of(conn) == _NEXT
         assert conn.execute(text("SELECT id, keyword, lang FROM pins")).all() == [("1", "k", None)]
     engine.dispose()
 
