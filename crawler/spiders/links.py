@@ -71,6 +71,7 @@ from crawler.tasklog import TaskLog
 QUEUE = "links"
 _PAGE = 500  # tasks read from the database at a time
 _ADD_CHUNK = 1000  # batch links added to the task table a transaction at a time
+_HELD_POLL_S = 2.0  # how often a run with nothing to claim looks at what another run holds
 
 
 class TaskFailed(Exception):
@@ -164,6 +165,7 @@ class LinksSpider(scrapy.Spider):
         self.free_slots = list(range(self.workers))
         self.slot_freed = asyncio.Event()
         self.stopping = False
+        self._told_waiting = False
         try:
             self.engine = await self.outage.run(make_engine, settings.get("DATABASE_URL"))
             await self._add_batch()
@@ -231,14 +233,20 @@ class LinksSpider(scrapy.Spider):
             if not rows:
                 # what another run still holds (killed, its lease not yet expired): wait for it
                 wait = await self.outage.run(task_table.held_elsewhere, self.engine, self.queue, self.owner)
+                self.tasklog.queued(0)  # nothing this run can claim now
                 if wait is None:
                     return
-                self.logger.info("Tasks held by another run: waiting %.0f s for their leases to expire", wait)
-                await asyncio.sleep(min(wait + 0.5, self.lease_s))
+                if not self._told_waiting:
+                    self._told_waiting = True
+                    self.logger.info("Tasks held by another run: waiting for it, or for their leases to expire")
+                # looked at again every few seconds: the other run may end them before then
+                await asyncio.sleep(min(wait + 0.5, _HELD_POLL_S))
                 after = 0
                 continue
             for row in rows:
                 after = row.id
+                if row.kind is None:
+                    continue  # not a link: refused again as the batch was read (retry_failed=1)
                 position += 1
                 self.tasklog.pending(row.key, row.kind or "", position)
                 slot = await self._free_slot()
