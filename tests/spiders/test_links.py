@@ -229,7 +229,7 @@ def test_a_batch_that_cannot_be_read_is_one_line_and_nothing_starts(tmp_path: Pa
     assert missing.returncode == 2
     assert (
         missing.stderr.strip().splitlines()[-1]
-        == f"links: batch {str(tmp_path / 'nope.json')!r} does not exist"
+        == f"error: links: batch {str(tmp_path / 'nope.json')!r} does not exist"
     )
     nameless = tmp_path / "nameless.json"
     nameless.write_text('{"links": [{"url": "https://example.com/"}]}')
