@@ -56,7 +56,7 @@ def address_refusal(address: str) -> str | None:
         ("private", ip.is_private),
     ):
         if flag:
-            return f"a {kind} address ({ip})"
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} address ({ip})"
     if not ip.is_global:
         return f"not a public address ({ip})"
     return None
