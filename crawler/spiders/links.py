@@ -238,7 +238,7 @@ class LinksSpider(scrapy.Spider):
                     return
                 if not self._told_waiting:
                     self._told_waiting = True
-                    self.logger.info("Tasks held by another run: waiting for it, or for their leases to expire")
+                    self.logger.info("Tasks held by another run: waiting for it, or for its leases to expire")
                 # looked at again every few seconds: the other run may end them before then
                 await asyncio.sleep(min(wait + 0.5, _HELD_POLL_S))
                 after = 0

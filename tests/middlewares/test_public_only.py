@@ -64,7 +64,8 @@ async def test_names_resolving_to_private_addresses_are_refused(monkeypatch: pyt
     monkeypatch.setattr(type(asyncio.get_running_loop()), "getaddrinfo", getaddrinfo)
     middleware = _middleware()
     assert await _refusal(middleware, "https://intranet.example/x") == (
-        "https://intranet.example/x: intranet.example resolves to a private address (10.0.0.5), which is not fetched"
+        "https://intranet.example/x: intranet.example resolves to a private address (10.0.0.5),"
+        " which is not fetched"
     )
     assert await _refusal(middleware, "https://public.example/x") is None
     assert await _refusal(middleware, "https://public.example/y") is None
