@@ -16,6 +16,7 @@ from scrapy.pipelines import ItemPipelineManager
 from scrapy.settings import Settings
 
 from crawler.spiders.jdpower import JDPowerSpider
+from crawler.spiders.links import LinksSpider
 from crawler.spiders.pins import PinsSpider
 from crawler.spiders.pins_search import PinsSearchSpider
 
@@ -69,6 +70,23 @@ EXPECTED: dict[type[scrapy.Spider], dict[str, Any]] = {
         "pipelines": [],
         "handler": "crawler.handlers.browser.BrowserDownloadHandler",
         "per_domain": 12,  # two pages per context for its 5 contexts, and two more
+    },
+    LinksSpider: {  # the shared parts, and the address guard on every request and redirect hop
+        "downloader": [
+            "PublicAddressesOnly",
+            "OffsiteMiddleware",
+            "HttpAuthMiddleware",
+            *SCRAPY_DOWNLOADER,
+            "RetryMiddleware",
+            "ThrottleMiddleware",
+            "MetaRefreshMiddleware",
+            *SCRAPY_AFTER,
+            "DownloaderStats",
+        ],
+        "spider": ALL_SPIDER_MIDDLEWARES,
+        "pipelines": ["DatabaseWriterPipeline"],
+        "handler": "crawler.handlers.http.AsyncioHTTPDownloadHandler",
+        "per_domain": 8,  # politeness per site: Scrapy's cap, DOWNLOAD_SLOTS per host
     },
     NewSpider: {  # the shared parts only: the writer, the throttle, the plain HTTP client
         "downloader": [

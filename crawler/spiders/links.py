@@ -113,7 +113,7 @@ class LinksSpider(scrapy.Spider):
             settings,
             "DOWNLOADER_MIDDLEWARES",
             # first: every request and every redirect hop is checked before anything else
-            {"crawler.middlewares.public_only.PublicAddressesOnly": 50},
+            {"crawler.middlewares.public_only.PublicAddressesOnly": 40},
         )
         # the task table, not the dupefilter, says what was fetched: two links of a batch with
         # the same URL are two tasks, each must get its answer
