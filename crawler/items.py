@@ -217,3 +217,4 @@ class TaskEnd:
     error: str | None = None
     result_ref: str | None = None  # "<kind>:<id>" in link_results
     final: bool = True  # a failure to try again later (risk control, retries used up) is not
+    slot: int | None = None  # the worker that did it

@@ -83,10 +83,10 @@ class TaskLog:
         self._emit(task=key, type=kind, state="processing", worker_slot=slot, queue_depth=self.queue)
 
     def ended(self, key: str, state: str, error: str | None = None) -> None:
-        running = self.running.pop(key, None)
-        if running is None:
+        if key not in self.running:
             return
-        self._advance()
+        self._advance()  # the time since the last event, with this task still in flight
+        running = self.running.pop(key)
         took = time.monotonic() - running.started
         self.durations[running.kind].append(took)
         self.ends[(running.kind, state)] += 1

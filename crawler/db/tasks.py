@@ -134,32 +134,92 @@ def claim(
         return conn.execute(statement).rowcount == 1
 
 
+def claim_next(
+    engine: Engine,
+    queue: Queue,
+    owner: str,
+    lease_s: float,
+    *,
+    after: int = 0,
+    limit: int = 1,
+    retry_failed: bool = False,
+) -> list[Any]:
+    """Take up to `limit` tasks, the first claimable ones by id after `after`, for `owner`, in one
+    transaction: the rows taken (id, key, kind, url, payload, attempts). Of two runs claiming at
+    once, each task goes to one (the UPDATE is conditional on it still being claimable)."""
+    now = _now()
+    states = (PENDING, CANCELLED, FAILED) if retry_failed else (PENDING, CANCELLED)
+    candidates = (
+        select(Task.id)
+        .where(queue.where(Task.id > after, Task.kind.is_not(None), _claimable(states, now)))
+        .order_by(Task.id)
+        .limit(limit)
+    )
+    with engine.begin() as conn:
+        ids = list(conn.execute(candidates).scalars())
+        if not ids:
+            return []
+        statement = (
+            update(Task)
+            .where(Task.id.in_(ids), _claimable(states, now))
+            .values(
+                state=PROCESSING,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_s),
+                attempts=Task.attempts + 1,
+                started_at=now,
+                worker_slot=None,
+                error=None,
+            )
+            .returning(Task.id, Task.key, Task.kind, Task.url, Task.payload, Task.attempts)
+        )
+        return sorted(conn.execute(statement).all(), key=lambda row: row.id)
+
+
 def _held(queue: Queue, key: str, owner: str) -> ColumnElement[bool]:
     return queue.where(Task.key == key, Task.state == PROCESSING, Task.lease_owner == owner)
 
 
-def complete(engine: Engine, queue: Queue, key: str, owner: str, result_ref: str | None = None) -> bool:
-    """The task is done, by `owner`, which holds it; False (and nothing changed) otherwise: its
-    lease expired and another took it, or it is done already."""
-    statement = (
-        update(Task)
-        .where(_held(queue, key, owner))
-        .values(
-            state=COMPLETED,
-            result_ref=result_ref,
-            finished_at=_now(),
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-    )
+def complete(
+    engine: Engine,
+    queue: Queue,
+    key: str,
+    owner: str,
+    result_ref: str | None = None,
+    *,
+    slot: int | None = None,
+) -> bool:
+    """The task is done, by `owner`, which holds it (in worker `slot`, when given); False (and
+    nothing changed) otherwise: its lease expired and another took it, or it is done already."""
+    values: dict[str, Any] = {
+        "state": COMPLETED,
+        "result_ref": result_ref,
+        "finished_at": _now(),
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if slot is not None:
+        values["worker_slot"] = slot
+    statement = update(Task).where(_held(queue, key, owner)).values(**values)
     with engine.begin() as conn:
         return conn.execute(statement).rowcount == 1
 
 
-def fail(engine: Engine, queue: Queue, key: str, owner: str, error: str, *, final: bool = True) -> bool:
+def fail(
+    engine: Engine,
+    queue: Queue,
+    key: str,
+    owner: str,
+    error: str,
+    *,
+    final: bool = True,
+    slot: int | None = None,
+) -> bool:
     """The try failed: for good (`final`, the task ends failed with `error`), or to be tried
     again by a later claim (back to pending, `error` kept). Only the lease holder's counts."""
     values: dict[str, Any] = {"error": error, "lease_owner": None, "lease_expires_at": None}
+    if slot is not None:
+        values["worker_slot"] = slot
     if final:
         values.update(state=FAILED, finished_at=_now())
     else:
