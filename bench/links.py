@@ -27,8 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import run_crawl, save_results  # noqa: E402
-from sandbox.process import SandboxProcess  # noqa: E402
+from bench.common import run_crawl, save_results
+from sandbox.process import SandboxProcess
 
 LATENCY_MS = {"youtube": 300, "youtube_comments": 200, "bilibili": 100, "reddit": 400, "article": 600}
 MAX_COMMENTS = 100
@@ -37,13 +37,13 @@ MAX_COMMENTS = 100
 def mixed_batch(n: int) -> list[dict[str, str]]:
     """`n` links, the types in turn (3 videos, 1 comments, 2 Bilibili, 2 Reddit, 2 articles in
     10), a few that the sites refuse among them."""
-    pattern = ["youtube", "bilibili", "article", "reddit", "youtube", "youtube_comments", "bilibili", "reddit",
-               "article", "youtube"]  # fmt: skip
+    pattern = ["youtube", "bilibili", "article", "reddit", "youtube", "youtube_comments", "bilibili",
+               "reddit", "article", "youtube"]  # fmt: skip
     links = []
     for i in range(n):
         kind = pattern[i % len(pattern)]
         if kind == "youtube":
-            video = "privateA%03d" % (i % 1000) if i % 97 == 0 else f"v{i:010d}"
+            video = f"privateA{i % 1000:03d}" if i % 97 == 0 else f"v{i:010d}"
             links.append({"id": f"l{i}", "url": f"https://www.youtube.com/watch?v={video}"})
         elif kind == "youtube_comments":
             links.append({"id": f"l{i}", "url": f"https://youtu.be/c{i:010d}", "type": "youtube_comments"})
@@ -183,7 +183,7 @@ def main() -> int:
                     f"METRICS_DIR={folder / 'metrics'}",
                     "-s",
                     "LOG_LEVEL=WARNING",
-                ]  # fmt: skip
+                ]
             )
             served = sandbox.stats()
             sandbox.reset()
