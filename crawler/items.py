@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -218,3 +219,6 @@ class TaskEnd:
     result_ref: str | None = None  # "<kind>:<id>" in link_results
     final: bool = True  # a failure to try again later (risk control, retries used up) is not
     slot: int | None = None  # the worker that did it
+    # called on the writer's thread once the end is saved (True) or refused: the lease was lost
+    # (False); the progress file says a task ended only when it is saved
+    on_saved: Any = field(default=None, compare=False, repr=False)

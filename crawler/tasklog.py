@@ -9,10 +9,13 @@ sampled, so a short run's figure is exact.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +45,7 @@ class TaskLog:
         self._busy_area = 0.0  # in-flight x seconds, while work was queued
         self._queued_time = 0.0
         self._file: IO[str] | None = None
+        self._lock = threading.Lock()
         if progress_file:
             path = Path(progress_file)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +65,11 @@ class TaskLog:
             self.series.append(point)
 
     def _emit(self, **line: Any) -> None:
-        if self._file is not None:
-            line["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
-            self._file.write(json.dumps(line, ensure_ascii=True) + "\n")
+        line["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+        text = json.dumps(line, ensure_ascii=True) + "\n"
+        with self._lock:  # the writer's thread emits too
+            if self._file is not None:
+                self._file.write(text)
 
     def queued(self, waiting: int) -> None:
         """`waiting` tasks wait for a worker now."""
@@ -82,9 +88,11 @@ class TaskLog:
         self.stats.set_value("progress/in_progress", len(self.running))
         self._emit(task=key, type=kind, state="processing", worker_slot=slot, queue_depth=self.queue)
 
-    def ended(self, key: str, state: str, error: str | None = None) -> None:
+    def ended(self, key: str, state: str, error: str | None = None) -> Callable[[bool], None] | None:
+        """The task ended in this run: counted now; its progress line is written by what this
+        returns, called once the end is saved (a kill before then leaves the task to do again)."""
         if key not in self.running:
-            return
+            return None
         self._advance()  # the time since the last event, with this task still in flight
         running = self.running.pop(key)
         took = time.monotonic() - running.started
@@ -105,7 +113,13 @@ class TaskLog:
         }
         if error:
             line["error"] = error
-        self._emit(**line)
+        return functools.partial(self._saved, line)
+
+    def _saved(self, line: dict[str, Any], saved: bool) -> None:
+        """On the writer's thread: the task's end is in the database (or its lease was lost to
+        another run, which then does it: not this run's end to report)."""
+        if saved:
+            self._emit(**line)
 
     def cancelled(self, keys: list[tuple[str, str]]) -> None:
         for key, kind in keys:
@@ -142,6 +156,7 @@ class TaskLog:
         }
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None

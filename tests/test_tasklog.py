@@ -34,14 +34,17 @@ def test_utilisation_durations_and_failures(monkeypatch: pytest.MonkeyPatch, tmp
     log.started("a", "youtube", 0)
     log.started("b", "article", 1)
     clock.now += 1.0  # two of two workers busy, work queued
-    log.ended("a", "completed")
+    saved_a = log.ended("a", "completed")
     clock.now += 1.0  # one of two busy, work still queued
     log.started("c", "youtube", 0)
-    log.ended("b", "failed", "HTTP 404")
+    saved_b = log.ended("b", "failed", "HTTP 404")
     log.started("d", "article", 1)  # the queue is empty from here: not counted
     clock.now += 3.0
-    log.ended("c", "completed")
-    log.ended("d", "completed")
+    log.ended("c", "completed")  # never saved (a kill): no line says it ended
+    saved_d = log.ended("d", "completed")
+    for saved, ok in ((saved_a, True), (saved_b, True), (saved_d, False)):  # d: its lease lost
+        assert saved is not None
+        saved(ok)
     metrics = log.metrics()
     log.close()
     assert metrics["utilisation_while_queued"] == pytest.approx(0.75)  # (2 x 1 s + 1 x 1 s) / (2 x 2 s)
@@ -51,9 +54,8 @@ def test_utilisation_durations_and_failures(monkeypatch: pytest.MonkeyPatch, tmp
     assert metrics["per_type"]["article"]["failure_rate"] == 0.5
     assert metrics["tasks_per_minute"] == pytest.approx(48.0)  # 4 tasks in 5 s
     lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
-    assert [(e["task"], e["state"]) for e in lines][:3] == [
-        ("a", "processing"),
-        ("b", "processing"),
-        ("a", "completed"),
-    ]
-    assert lines[4]["error"] == "HTTP 404" and lines[4]["worker_slot"] == 1
+    assert [(e["task"], e["state"]) for e in lines] == [
+        ("a", "processing"), ("b", "processing"), ("c", "processing"), ("d", "processing"),
+        ("a", "completed"), ("b", "failed"),
+    ]  # fmt: skip
+    assert lines[5]["error"] == "HTTP 404" and lines[5]["worker_slot"] == 1

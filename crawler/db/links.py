@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -60,16 +60,18 @@ def upsert_comments(engine: Engine, rows: list[Row]) -> int:
 
 def end_tasks(engine: Engine, rows: list[Row]) -> int:
     """Each task's end, by its lease holder only (a task whose lease another run took since is
-    left to that run): how many ended."""
+    left to that run): how many ended. Each row's `on_saved`, when given, hears whether it was."""
     ended = 0
     for row in rows:
         queue = tasks.Queue(row["queue"], row["batch"])
+        key, owner, slot = row["key"], row["owner"], row["slot"]
         if row["state"] == tasks.COMPLETED:
-            ended += tasks.complete(engine, queue, row["key"], row["owner"], row["result_ref"])
+            saved = tasks.complete(engine, queue, key, owner, row["result_ref"], slot=slot)
         else:
-            ended += tasks.fail(
-                engine, queue, row["key"], row["owner"], row["error"] or "", final=row["final"]
-            )
+            saved = tasks.fail(engine, queue, key, owner, row["error"] or "", final=row["final"], slot=slot)
+        ended += saved
+        if row.get("on_saved") is not None:
+            row["on_saved"](saved)
     return ended
 
 
@@ -82,11 +84,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _result(kind: str, fields: Callable[[Any], tuple[str, str | None, str | None]]) -> Route:
-    """A link_results route: `fields(item)` gives its (id, url, title)."""
+def _result(kind: str, pick: Callable[[Any], tuple[str, str | None, str | None]]) -> Route:
+    """A link_results route: `pick(item)` gives its (id, url, title)."""
 
     def row(item: Any) -> Row:
-        id_, url, title = fields(item)
+        id_, url, title = pick(item)
         return {
             "kind": kind,
             "id": id_,
@@ -116,7 +118,8 @@ def _comment(kind: str, thread_of: str) -> Route:
 
 
 def _task_end(item: TaskEnd) -> Row:
-    return asdict(item)
+    # not asdict: it would deep-copy what on_saved holds
+    return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
 ROUTES: dict[type, Route] = {

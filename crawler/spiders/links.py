@@ -324,12 +324,12 @@ class LinksSpider(scrapy.Spider):
     def _end(
         self, task: Task, state: str, *, error: str | None = None, ref: str | None = None, final: bool = True
     ) -> TaskEnd:
-        self.tasklog.ended(task.key, state, error)
+        on_saved = self.tasklog.ended(task.key, state, error)
         heapq.heappush(self.free_slots, task.slot)
         self.slot_freed.set()
         if error:
             self.logger.info("Link %s (%s) failed: %s", task.key, task.kind, error)
-        return TaskEnd(QUEUE, self.batch, task.key, self.owner, state, error, ref, final, task.slot)
+        return TaskEnd(QUEUE, self.batch, task.key, self.owner, state, error, ref, final, task.slot, on_saved)
 
     def _closing(self, spider: scrapy.Spider, reason: str) -> None:
         """After the writer wrote every row (pipelines close before spider_closed): the tasks
