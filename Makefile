@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - creates .venv, installs everything (Debian's chromium when missing), runs
-#                 `scrapy crawl pins_search` and `scrapy crawl pins` against the local sandbox and
-#                 says where the results are
+#                 `scrapy crawl pins_search`, `scrapy crawl pins` and `scrapy crawl links` (a small
+#                 mixed batch) against the local sandbox and says where the results are
 #   make test   - the same set-up, then the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -44,6 +44,13 @@ demo: setup
 	@$(BIN)/scrapy pindb check -s DATABASE_URL=$(DEMO_DB)
 	@echo "images: $$(find data/images -type f | wc -l) files under data/images/"
 	@echo "results: data/crawler.sqlite3 (table pins), data/images/, data/metrics/ (run metrics as JSON)"
+	@echo
+	$(BIN)/python -m sandbox.run --site-latency-ms youtube=150,youtube_comments=100,bilibili=80,reddit=200,article=250 -- \
+		$(BIN)/scrapy crawl links -a batch=sandbox/demo/links.json -s CONCURRENT_REQUESTS=8 -s DATABASE_URL=$(DEMO_DB) \
+		-s PROGRESS_FILE=data/links-progress.jsonl -O data/links-results.jsonl
+	@echo
+	@echo "links: data/crawler.sqlite3 (tables tasks, link_results, link_comments), data/links-results.jsonl (the feed),"
+	@echo "       data/links-progress.jsonl (task events), run report: $$(ls -t data/metrics/links-*.html | head -1)"
 
 test: setup
 	$(BIN)/python -m pytest
