@@ -22,7 +22,7 @@ _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-
 _YOUTUBE_PATHS = re.compile(r"/(?:shorts|live|embed|v)/([A-Za-z0-9_-]{11})(?:[/?#]|$)")
 _BILIBILI_VIDEO = re.compile(r"/video/(BV[0-9A-Za-z]{10})(?:[/?#]|$)")
 _REDDIT_HOSTS = {"reddit.com", "old.reddit.com", "new.reddit.com", "np.reddit.com", "m.reddit.com"}
-_REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/([a-z0-9]+)(?:/|$)")
+_REDDIT_THREAD = re.compile(r"^(?:/r/[^/]+)?/comments/([a-z0-9]+)(?:/|$)")
 
 
 @dataclass(frozen=True)

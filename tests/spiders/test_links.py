@@ -45,7 +45,7 @@ def _tasks(db: Database) -> dict[str, tuple]:
 
 
 def test_a_mixed_batch_each_link_its_result_or_its_reason(make_sandbox, tmp_path: Path) -> None:
-    sb = make_sandbox(latency_ms=20)
+    sb = make_sandbox(latency_ms=20, eu_consent=1)  # YouTube's consent page to a visitor without SOCS
     batch = _batch(tmp_path / "batch.json", MIXED)
     db = database(tmp_path)
     feed, progress = tmp_path / "results.jsonl", tmp_path / "progress.jsonl"
@@ -237,3 +237,29 @@ def test_a_batch_that_cannot_be_read_is_one_line_and_nothing_starts(tmp_path: Pa
     assert refused.returncode == 2 and 'no "batch_id"' in refused.stderr.strip().splitlines()[-1]
     unknown = crawl("links", "-a", f"batch={nameless}", "-a", "sort=oldest", sandbox_url=None, db=db)
     assert unknown.returncode == 2 and "sort must be top or new, got 'oldest'" in unknown.stderr
+
+
+def test_reddit_rate_headers_and_bilibili_risk_control_slow_their_sites(make_sandbox, tmp_path: Path) -> None:
+    # Reddit allows 30 requests in 3 s windows, and says what remains; Bilibili answers a third
+    # of its asks with risk control (-352)
+    sb = make_sandbox(reddit_quota=30, reddit_window_s=3, bilibili_risk_rate=0.3, seed=5)
+    links = [{"id": "deep", "url": "https://www.reddit.com/comments/deep7/x/"}]
+    links += [{"id": f"r{i}", "url": f"https://redd.it/thr{i}"} for i in range(10)]
+    links += [{"id": f"b{i}", "url": f"https://www.bilibili.com/video/BV1{i:09d}"} for i in range(20)]
+    db = database(tmp_path)
+    result = crawl(
+        "links", "-a", f"batch={_batch(tmp_path / 'slow.json', links, 'slow')}", sandbox_url=sb.url, db=db
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    assert {row[1] for row in _tasks(db).values()} == {"completed"}
+    assert db_rows(db, "SELECT count(*) FROM link_comments WHERE thread_id = 'deep7'")[0][0] == 400
+    requests = sb.stats()["requests"]
+    reddit = sum(
+        sum(counts.values()) for route, counts in requests.items() if route.startswith("www.reddit.com")
+    )
+    refused = sum(
+        counts.get("429", 0) for route, counts in requests.items() if route.startswith("www.reddit.com")
+    )
+    assert "'throttle/quota_paced'" in result.output
+    assert refused <= 0.1 * reddit, (refused, reddit)  # paced by the headers, rarely refused
+    assert "'throttle/slow_down'" in result.output  # risk control met, and waited out
