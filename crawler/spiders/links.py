@@ -625,10 +625,11 @@ class LinksSpider(scrapy.Spider):
 
     # Reddit -------------------------------------------------------------------------------------
 
-    def _reddit(self, task: Task, url: str, callback: Any, step: str | None = None) -> scrapy.Request:
-        return self._request(
-            task, url, callback, headers={"User-Agent": reddit.USER_AGENT}, meta={"step": step}
-        )
+    def _reddit(
+        self, task: Task, url: str, callback: Any, step: str | None = None, root: str | None = None
+    ) -> scrapy.Request:
+        meta = {"step": step, "root": root}
+        return self._request(task, url, callback, headers={"User-Agent": reddit.USER_AGENT}, meta=meta)
 
     def parse_reddit(self, response: Response) -> Iterator[Any]:
         task: Task = response.meta["task"]
@@ -638,16 +639,29 @@ class LinksSpider(scrapy.Spider):
         _http_refusal(response, "Reddit")
         thread_id = task.link_id or ""
         first = "more" not in task.state
+        offset = 0
         if first:
             page = reddit.parse_thread(response.body)
-            task.state.update(more=deque(), continued=deque(), fetched=0, seen=set())
+            task.state.update(more=deque(), continued=deque(), fetched=0, seen=set(), depths={})
             yield page.post
         elif response.meta.get("step") == "more":
             page = reddit.parse_more(response.body, thread_id)
         else:
+            # a continued thread's page counts depths from its own first comment, whose depth
+            # in the whole thread is known from the page that had its stub
             page = reddit.parse_thread(response.body)
+            offset = task.state["depths"].get(response.meta.get("root")) or 0
         state = task.state
+        depths: dict[str, int | None] = state["depths"]
         for comment in page.comments:
+            if comment.depth is not None:
+                comment.depth += offset
+            elif comment.parent_id.startswith("t3_"):
+                comment.depth = 0
+            else:  # an older morechildren answer, which gives no depth: its parent's and one
+                parent = depths.get(comment.parent_id.removeprefix("t1_"))
+                comment.depth = parent + 1 if parent is not None else None
+            depths.setdefault(comment.id, comment.depth)
             if comment.id in state["seen"] or state["fetched"] >= self.params.max_comments:
                 continue
             state["seen"].add(comment.id)
@@ -663,8 +677,10 @@ class LinksSpider(scrapy.Spider):
                 yield self._reddit(task, url, self.parse_reddit, "more")
                 return
             if state["continued"]:
-                url = reddit.continued_url(thread_id, state["continued"].popleft())
-                yield self._reddit(task, url, self.parse_reddit, "continued")
+                root = state["continued"].popleft()
+                yield self._reddit(
+                    task, reddit.continued_url(thread_id, root), self.parse_reddit, "continued", root
+                )
                 return
         yield self._end(task, task_table.COMPLETED, ref=f"reddit:{thread_id}")
 

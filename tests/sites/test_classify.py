@@ -22,7 +22,10 @@ from crawler.sites import ARTICLE, BILIBILI, REDDIT, YOUTUBE, YOUTUBE_COMMENTS, 
         ("https://b23.tv/AbCdEf1", Link(BILIBILI)),  # its redirect names the video
         ("https://www.reddit.com/r/Python/comments/2gmzqe/the_title/", Link(REDDIT, "2gmzqe")),
         ("https://old.reddit.com/r/Python/comments/2gmzqe", Link(REDDIT, "2gmzqe")),
-        ("https://www.reddit.com/comments/2gmzqe/", Link(REDDIT, "2gmzqe")),  # the short form Reddit serves too
+        (
+            "https://www.reddit.com/comments/2gmzqe/",
+            Link(REDDIT, "2gmzqe"),
+        ),  # the short form Reddit serves too
         ("https://redd.it/2gmzqe", Link(REDDIT, "2gmzqe")),
         ("https://www.reddit.com/r/Python/", Link(ARTICLE)),  # a listing, not a thread
         ("https://www.tofugu.com/japan/dezuka-suisan/", Link(ARTICLE)),

@@ -80,6 +80,15 @@ def test_a_mixed_batch_each_link_its_result_or_its_reason(make_sandbox, tmp_path
     )
     # the deep thread: every comment, through its more and continue-this-thread stubs
     assert db_rows(db, "SELECT count(*) FROM link_comments WHERE thread_id = 'deep1'")[0][0] == 400
+    # each comment one deeper than its parent, through the continued pages (which count from 0)
+    query = "SELECT id, parent_id, data FROM link_comments WHERE thread_id = 'deep1'"
+    tree = {cid: (parent, json.loads(data)["depth"]) for cid, parent, data in db_rows(db, query)}
+    for cid, (parent, depth) in tree.items():
+        expected = 0 if parent.startswith("t3_") else tree[parent.removeprefix("t1_")][1] + 1
+        assert depth == expected, (cid, parent, depth)
+    assert max(depth for _, depth in tree.values()) == 14
+    # every task that ran says which worker ran it
+    assert db_rows(db, "SELECT count(*) FROM tasks WHERE kind IS NOT NULL AND worker_slot IS NULL") == [(0,)]
     assert json.loads(results["bilibili:BV1rskaaaaaa"])["views"] > 0  # after risk control twice
     article = json.loads(results["article:https://news.example.com/2024/story-1.html"])
     assert "Café crème." in article["text"] and "All rights reserved" not in article["text"]
