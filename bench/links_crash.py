@@ -5,7 +5,7 @@
 Each round crawls a mixed batch (bench/links.py's, at its per-type latencies) into a fresh
 database, kills the crawl process with SIGKILL at a random moment between 10% and 90% of its
 expected run, then runs the same command until it ends. The killed run's leases are what the
-next run waits for: `-s LINKS_LEASE_S=10` here, so the bench does not wait the default 120 s.
+next run waits for: `-s TASKS_LEASE_S=10` here, so the bench does not wait the default 120 s.
 Checked per round: every task ended (completed or failed), every completed task's result is
 in link_results once (its primary key) and every result belongs to a completed task, no task
 completed twice (each task's completions across both runs' progress files), and how many
@@ -38,7 +38,7 @@ def argv(batch: Path, work: Path, sandbox_url: str, run: int) -> list[str]:
     return [
         SCRAPY, "crawl", "links", "-a", f"batch={batch}", "-a", f"max_comments={MAX_COMMENTS}",
         "-s", "CONCURRENT_REQUESTS=8",
-        "-s", "LINKS_LEASE_S=10",
+        "-s", "TASKS_LEASE_S=10",
         "-s", f"SANDBOX_URL={sandbox_url}",
         "-s", f"DATABASE_URL=sqlite:///{work / 'links.sqlite3'}",
         "-s", f"METRICS_DIR={work / 'metrics'}",

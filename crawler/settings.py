@@ -84,6 +84,10 @@ DATABASE_FLUSH_INTERVAL = 1.0  # seconds: the most a crash can lose of fetched-b
 DATABASE_MAX_PENDING_ROWS = 2000
 DATABASE_OUTAGE_TIMEOUT = 300.0
 
+# A task of the task table (crawler/db/tasks.py) is held this long by the run that claimed it,
+# renewed while it runs: after a kill -9, how long its tasks wait before another run takes them.
+TASKS_LEASE_S = 120.0
+
 BROWSER_ENABLED = False  # the spiders that need Chromium switch it on (pins, pins_search, jdpower)
 BROWSER_EARLY_DRIVER = True  # Playwright's driver starts while the crawler is built (crawler/driver.py)
 BROWSER_EXECUTABLE = ""  # empty: chromium-headless-shell (headless), else chromium, on PATH

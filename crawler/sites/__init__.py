@@ -3,9 +3,11 @@ place. `classify(url)` says which source a link belongs to, from the URL alone (
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 YOUTUBE, YOUTUBE_COMMENTS, BILIBILI, REDDIT, ARTICLE = (
@@ -59,6 +61,102 @@ def _bilibili_risk_control(status: int, body: bytes) -> str | None:
 # a request's meta `slow_down_check` -> (status, body) -> the site's words asking to slow
 # down, or None (crawler/middlewares/throttle.py treats them as a 429)
 SLOW_DOWN_CHECKS: dict[str, Callable[[int, bytes], str | None]] = {"bilibili": _bilibili_risk_control}
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """A request a source wants made next, in plain terms (no Scrapy): the spider makes it."""
+
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    cookies: dict[str, str] | None = None
+    follow_redirects: bool = True
+    # statuses the source reads itself; any other error status fails the task with it
+    accept: tuple[int, ...] = (403, 404, 410)
+    slow_down_check: str | None = None  # a name in SLOW_DOWN_CHECKS (the throttle's)
+    note: dict[str, Any] = field(default_factory=dict)  # given back with the answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back for a Fetch: `text` is the body decoded with the charset the answer
+    declares (header, BOM, meta tag), or None for a body that is not text."""
+
+    url: str
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    text: str | None
+    note: dict[str, Any]
+
+
+@dataclass
+class Step:
+    """A source's answer to an Answer: the items it yields, then either the next Fetch, or the
+    task's end with `result` (a "kind:id" reference to what was stored)."""
+
+    items: list[Any] = field(default_factory=list)
+    next: Fetch | None = None
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a batch's run asks of every source."""
+
+    max_comments: int = 1000
+    sort: str = "top"
+
+
+class LinkFailed(Exception):
+    """A task ends failed with `reason`; `final` False leaves it to a later run (risk control
+    that outlasted the throttle's retries), True is the site's or the link's last word."""
+
+    def __init__(self, reason: str, *, final: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.final = final
+
+
+class Flow(Protocol):
+    """A source's requests for one link, as a state machine: `start` gives the first Fetch,
+    `step` reads each Answer (raising LinkFailed or MalformedResponse when the link fails).
+    `state` is the task's own dict, kept between steps."""
+
+    def start(self, link: Link, url: str, state: dict[str, Any]) -> Fetch: ...
+
+    def step(self, answer: Answer, state: dict[str, Any]) -> Step: ...
+
+
+def flow_for(kind: str, options: Options) -> Flow:
+    """The flow of a source (the registry from classify()'s kinds to the sources' modules)."""
+    from crawler.sites import articles, bilibili, reddit, youtube, youtube_comments
+
+    flows: dict[str, Callable[[Options], Flow]] = {
+        YOUTUBE: youtube.VideoFlow,
+        YOUTUBE_COMMENTS: youtube_comments.CommentsFlow,
+        BILIBILI: bilibili.VideoFlow,
+        REDDIT: reddit.ThreadFlow,
+        ARTICLE: articles.ArticleFlow,
+    }
+    return flows[kind](options)
+
+
+def refuse_http(answer: Answer, site: str) -> None:
+    """A 403/404/410 is the site's last word on the link, in its own words when it gives them
+    (a JSON `reason` or `message`)."""
+    if answer.status < 400:
+        return
+    said = ""
+    try:
+        body = json.loads(answer.body)
+        if isinstance(body, dict):
+            said = " ".join(str(body[k]) for k in ("reason", "message") if body.get(k))
+    except ValueError:
+        pass
+    raise LinkFailed(f"{site} HTTP {answer.status}{': ' + said if said else ''} ({answer.url})")
 
 
 class NotALink(ValueError):

@@ -12,12 +12,13 @@ the pages it misses.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import trafilatura
 from parsel import Selector
 
 from crawler.items import Article
-from crawler.sites import Refused
+from crawler.sites import Answer, Fetch, Link, LinkFailed, Options, Refused, Step
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _LOWER = "translate(@http-equiv, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
@@ -76,3 +77,27 @@ def declared_language(html: str) -> str | None:
 def _language(value: str | None) -> str | None:
     value = (value or "").split(",")[0].strip()
     return value.replace("_", "-") if _LANGUAGE.fullmatch(value) else None
+
+
+class ArticleFlow:
+    """A page, redirects followed (each hop checked by the spider's address guard), read as an
+    article when it is HTML."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def start(self, link: Link, url: str, state: dict[str, Any]) -> Fetch:
+        return Fetch(url, accept=())
+
+    def step(self, answer: Answer, state: dict[str, Any]) -> Step:
+        refused = refuse_content_type(answer.headers.get("content-type"))
+        if refused is None and answer.text is None:
+            refused = Refused("not a text answer")
+        if refused is not None:
+            raise LinkFailed(f"{refused.reason} ({answer.url})")
+        article = parse_article(
+            answer.url, answer.text or "", content_language=answer.headers.get("content-language")
+        )
+        if isinstance(article, Refused):
+            raise LinkFailed(f"{article.reason} ({answer.url})")
+        return Step([article], result=f"article:{article.url}")

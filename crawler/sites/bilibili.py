@@ -10,11 +10,23 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 from crawler.items import BilibiliPart, BilibiliVideo
 from crawler.parsers import MalformedResponse
-from crawler.sites import Refused, SlowDown
+from crawler.sites import (
+    BILIBILI,
+    Answer,
+    Fetch,
+    Link,
+    LinkFailed,
+    NotALink,
+    Options,
+    Refused,
+    SlowDown,
+    Step,
+    classify,
+)
 
 API = "https://api.bilibili.com/x/web-interface/view"
 FINAL = {-404: "not found", 62002: "hidden", 62004: "under review", 62012: "visible to its uploader only"}
@@ -86,3 +98,47 @@ def video_from(data: Any) -> BilibiliVideo:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"a Bilibili video without {exc}") from None
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class VideoFlow:
+    """A video: a b23.tv short link's redirect first when the link is one, then the view API
+    (risk control is the throttle's: the request is asked again, slower, before it gets here)."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def start(self, link: Link, url: str, state: dict[str, Any]) -> Fetch:
+        if link.id is None:  # a short link: its redirect names the video
+            return Fetch(url, follow_redirects=False, accept=(*_REDIRECTS, 404), note={"step": "short"})
+        return _view(link.id)
+
+    def step(self, answer: Answer, state: dict[str, Any]) -> Step:
+        if answer.note["step"] == "short":
+            location = answer.headers.get("location")
+            if answer.status not in _REDIRECTS or not location:
+                raise LinkFailed(f"HTTP {answer.status}: the short link {answer.url} leads nowhere")
+            target = urljoin(answer.url, location)
+            try:
+                bvid = classify(target, BILIBILI).id
+            except NotALink:
+                bvid = None
+            if bvid is None:
+                raise LinkFailed(f"the short link {answer.url} leads to {target}, not a Bilibili video")
+            return Step(next=_view(bvid))
+        if answer.status == 412:
+            raise LinkFailed("Bilibili risk control (HTTP 412) outlasted the throttle's retries", final=False)
+        video = parse_view(answer.body)
+        if isinstance(video, SlowDown):
+            raise LinkFailed(f"{video.reason}, past the throttle's retries", final=False)
+        if isinstance(video, Refused):
+            raise LinkFailed(video.reason)
+        return Step([video], result=f"bilibili:{video.bvid}")
+
+
+def _view(bvid: str) -> Fetch:
+    return Fetch(
+        view_url(bvid), headers=HEADERS, accept=(412,), slow_down_check="bilibili", note={"step": "view"}
+    )

@@ -9,6 +9,7 @@ keeps `&` as `&` (else `&amp;`), and Reddit wants a User-Agent that says who is 
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 
 from crawler.items import RedditComment, RedditPost
 from crawler.parsers import MalformedResponse
+from crawler.sites import Answer, Fetch, Link, Options, Step, refuse_http
 
 SITE = "https://www.reddit.com"
 MORE_PER_CALL = 100
@@ -131,3 +133,61 @@ def _comment(data: dict[str, Any], thread_id: str, depth: int | None) -> RedditC
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"a Reddit comment without {exc}") from None
+
+
+class ThreadFlow:
+    """A thread: its `.json`, then its `more` stubs (100 ids a call) and its "continue this
+    thread" stubs, one after the other, up to max_comments. Each comment gets its depth in the
+    whole thread: a continued page counts from its own first comment, and an older morechildren
+    answer gives none (its parent's and one)."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def start(self, link: Link, url: str, state: dict[str, Any]) -> Fetch:
+        state.update(thread=link.id or "", more=deque(), continued=deque(), fetched=0, seen=set(), depths={})
+        return _fetch(thread_url(link.id or ""), "thread")
+
+    def step(self, answer: Answer, state: dict[str, Any]) -> Step:
+        refuse_http(answer, "Reddit")
+        thread_id, kind = state["thread"], answer.note["step"]
+        items: list[Any] = []
+        offset = 0
+        if kind == "thread":
+            page = parse_thread(answer.body)
+            items.append(page.post)
+        elif kind == "more":
+            page = parse_more(answer.body, thread_id)
+        else:
+            page = parse_thread(answer.body)
+            offset = state["depths"].get(answer.note.get("root")) or 0
+        depths: dict[str, int | None] = state["depths"]
+        for comment in page.comments:
+            if comment.depth is not None:
+                comment.depth += offset
+            elif comment.parent_id.startswith("t3_"):
+                comment.depth = 0
+            else:
+                parent = depths.get(comment.parent_id.removeprefix("t1_"))
+                comment.depth = parent + 1 if parent is not None else None
+            depths.setdefault(comment.id, comment.depth)
+            if comment.id in state["seen"] or state["fetched"] >= self.options.max_comments:
+                continue
+            state["seen"].add(comment.id)
+            state["fetched"] += 1
+            items.append(comment)
+        for ids in page.more:
+            for start in range(0, len(ids), MORE_PER_CALL):
+                state["more"].append(ids[start : start + MORE_PER_CALL])
+        state["continued"].extend(page.continued)
+        if state["fetched"] < self.options.max_comments:
+            if state["more"]:
+                return Step(items, next=_fetch(more_url(thread_id, state["more"].popleft()), "more"))
+            if state["continued"]:
+                root = state["continued"].popleft()
+                return Step(items, next=_fetch(continued_url(thread_id, root), "continued", root=root))
+        return Step(items, result=f"reddit:{thread_id}")
+
+
+def _fetch(url: str, step: str, root: str | None = None) -> Fetch:
+    return Fetch(url, headers={"User-Agent": USER_AGENT}, note={"step": step, "root": root})

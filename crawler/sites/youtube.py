@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 from crawler.items import CaptionTrack, YouTubeVideo
 from crawler.parsers import MalformedResponse
-from crawler.sites import Refused
+from crawler.sites import Answer, Fetch, Link, LinkFailed, Options, Refused, Step, refuse_http
 
 SITE = "https://www.youtube.com"
 CONSENT_COOKIE = {"SOCS": "CAI"}  # "reject all": the page shows the video, no consent screen
@@ -202,3 +202,44 @@ def parse_transcript(body: bytes | str) -> str:
         raise MalformedResponse(f"timedtext XML: {exc}") from None
     cues = ("".join(node.itertext()) for node in root.iter() if node.tag in ("text", "p"))
     return "\n".join(cue.strip() for cue in cues if cue.strip())
+
+
+def watched(answer: Answer) -> YouTubeVideo:
+    """A watch page's answer -> the video; the page's refusal, or the consent page the cookie
+    should have passed, as the link's failure."""
+    refuse_http(answer, "YouTube")
+    try:
+        video = parse_watch(answer.text or answer.body.decode("utf-8", "replace"))
+    except ConsentPage:
+        raise LinkFailed("YouTube answered its consent page despite the consent cookie") from None
+    if isinstance(video, Refused):
+        raise LinkFailed(video.reason)
+    return video
+
+
+class VideoFlow:
+    """A video: its watch page (with the consent cookie, as an EU visitor's session has it),
+    then its transcript when it has a caption track (a manual one before an automatic one)."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def start(self, link: Link, url: str, state: dict[str, Any]) -> Fetch:
+        return Fetch(watch_url(link.id or ""), cookies=CONSENT_COOKIE, note={"step": "watch"})
+
+    def step(self, answer: Answer, state: dict[str, Any]) -> Step:
+        if answer.note["step"] == "watch":
+            video = watched(answer)
+            tracks = sorted(video.captions, key=lambda t: t.auto_generated)
+            if not tracks:
+                return Step([video], result=f"youtube:{video.id}")
+            state["video"] = video
+            track = tracks[0]
+            url = track.url + ("&" if "?" in track.url else "?") + "fmt=json3"
+            return Step(next=Fetch(url, cookies=CONSENT_COOKIE, note={"step": "transcript", "track": track}))
+        video, track = state.pop("video"), answer.note["track"]
+        if answer.status == 200 and answer.body:  # a track that went away leaves the video without
+            video.transcript = parse_transcript(answer.body)
+            video.transcript_language = track.language
+            video.transcript_auto_generated = track.auto_generated
+        return Step([video], result=f"youtube:{video.id}")

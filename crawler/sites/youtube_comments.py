@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.items import YouTubeComment
+from crawler.items import CommentsFetched, YouTubeComment
 from crawler.parsers import MalformedResponse
+from crawler.sites import Answer, Fetch, Link, Options, Step, youtube
 
 NEXT_URL = "https://www.youtube.com/youtubei/v1/next?prettyPrint=false"
 SORTS = {"top": "Top", "new": "Newest"}
@@ -185,3 +187,91 @@ def _count(text: str) -> int | None:
         return None
     number = float(match.group(1).replace(",", ""))
     return int(number * {"": 1, "K": 1_000, "M": 1_000_000}[match.group(2)])
+
+
+class CommentsFlow:
+    """A video's comments: its watch page (the client context, the count shown), the `next`
+    call by video id (the section's token), then page after page, each thread's replies before
+    the next page, in the order asked (the section opens sorted by Top), up to max_comments."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def start(self, link: Link, url: str, state: dict[str, Any]) -> Fetch:
+        state.update(video_id=link.id or "", fetched=0, seen=set(), tokens=deque(), shown=None)
+        return Fetch(youtube.watch_url(link.id or ""), cookies=youtube.CONSENT_COOKIE, note={"step": "watch"})
+
+    def step(self, answer: Answer, state: dict[str, Any]) -> Step:
+        step = answer.note["step"]
+        if step == "watch":
+            video = youtube.watched(answer)
+            context = innertube_context(answer.text or "")
+            if context is None:
+                raise MalformedResponse("a watch page without its INNERTUBE_CONTEXT")
+            state.update(context=context, shown=video.comment_count)
+            return Step(next=self._next(state, video_id=video.id, step="section"))
+        if step == "section":
+            token = section_token(answer.body)
+            if token is None or self.options.max_comments == 0:  # comments off, or none asked
+                return self._done(state, [])
+            return Step(next=self._next(state, token=token))
+        return self._page(answer, state)
+
+    def _page(self, answer: Answer, state: dict[str, Any]) -> Step:
+        parent = answer.note.get("parent")
+        page = parse_page(answer.body, state["video_id"], parent)
+        if page.count_shown is not None and parent is None:
+            state["shown"] = page.count_shown
+        if parent is None and "sorted" not in state and page.sort_tokens:
+            state["sorted"] = True
+            wanted = self.options.sort
+            if wanted != "top" and wanted in page.sort_tokens:
+                return Step(next=self._next(state, token=page.sort_tokens[wanted]))
+        comments = []
+        for comment in page.comments:
+            if state["fetched"] >= self.options.max_comments:
+                break
+            if comment.id in state["seen"]:  # the pinned comment comes again in Newest order
+                continue
+            state["seen"].add(comment.id)
+            state["fetched"] += 1
+            comments.append(comment)
+        tokens: deque[tuple[str, str | None]] = state["tokens"]
+        for comment_id, token in page.reply_tokens.items():  # a thread's replies before the next page
+            tokens.appendleft((token, comment_id))
+        if page.next_token:
+            if parent:
+                tokens.appendleft((page.next_token, parent))
+            else:
+                tokens.append((page.next_token, None))
+        if tokens and state["fetched"] < self.options.max_comments:
+            token, of = tokens.popleft()
+            return Step(comments, next=self._next(state, token=token, parent=of))
+        return self._done(state, comments)
+
+    def _next(
+        self, state: dict[str, Any], *, video_id: str | None = None, token: str | None = None,
+        step: str = "page", parent: str | None = None,
+    ) -> Fetch:  # fmt: skip
+        context = state["context"]
+        client = context.get("client") or {}
+        return Fetch(
+            NEXT_URL,
+            method="POST",
+            body=next_body(context, video_id=video_id, token=token),
+            headers={
+                "Content-Type": "application/json",
+                "X-Youtube-Client-Name": "1",
+                "X-Youtube-Client-Version": str(client.get("clientVersion") or ""),
+            },
+            cookies=youtube.CONSENT_COOKIE,
+            accept=(),
+            note={"step": step, "parent": parent},
+        )
+
+    def _done(self, state: dict[str, Any], comments: list[YouTubeComment]) -> Step:
+        video_id = state["video_id"]
+        fetched = CommentsFetched(
+            video_id, youtube.watch_url(video_id), self.options.sort, state["shown"], state["fetched"]
+        )
+        return Step([*comments, fetched], result=f"youtube_comments:{video_id}")

@@ -19,9 +19,11 @@ from crawler.db.tasks import (
     add,
     cancel_pending,
     claim,
+    claim_next,
     complete,
     counts,
     fail,
+    held_elsewhere,
     release,
     renew,
     to_do,
@@ -123,3 +125,45 @@ def test_two_workers_finishing_one_task_at_the_same_instant_complete_it_once(eng
     assert sorted(key for _, key in wins) == sorted(str(i) for i in range(40))  # each once
     with engine.connect() as conn:
         assert conn.execute(text("SELECT max(attempts) FROM tasks")).scalar() == 1
+
+
+def test_claiming_several_at_once_two_runs_never_share_one(engine) -> None:
+    add(engine, LINKS, [NewTask(str(i), "article") for i in range(60)] + [NewTask("not-a-link", None)])
+    taken: dict[str, list[str]] = {"w1": [], "w2": []}
+    start = threading.Barrier(2)
+
+    def worker(owner: str) -> None:
+        start.wait()
+        while rows := claim_next(engine, LINKS, owner, 60, limit=7):
+            taken[owner] += [row.key for row in rows]
+            for row in rows:
+                assert complete(engine, LINKS, row.key, owner, slot=3)
+
+    threads = [threading.Thread(target=worker, args=(owner,)) for owner in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken["w1"] + taken["w2"], key=int) == [str(i) for i in range(60)]  # each once
+    assert "not-a-link" not in taken["w1"] + taken["w2"]  # a task without a kind is never claimed
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT DISTINCT worker_slot FROM tasks WHERE kind IS NOT NULL")).all() == [
+            (3,)
+        ]
+
+
+def test_claims_go_on_after_an_id_and_take_expired_leases_back(engine) -> None:
+    add(engine, LINKS, [NewTask(str(i), "article") for i in range(5)])
+    first = claim_next(engine, LINKS, "killed-run", 0.2, limit=2)
+    assert [row.key for row in first] == ["0", "1"]
+    assert [row.key for row in claim_next(engine, LINKS, "run-b", 60, after=first[-1].id, limit=10)] == [
+        "2",
+        "3",
+        "4",
+    ]
+    assert claim_next(engine, LINKS, "run-b", 60) == []  # 0 and 1 are held
+    assert held_elsewhere(engine, LINKS, "run-b") is not None
+    time.sleep(0.3)
+    again = claim_next(engine, LINKS, "run-b", 60, limit=10)
+    assert [(row.key, row.attempts) for row in again] == [("0", 2), ("1", 2)]
+    assert held_elsewhere(engine, LINKS, "run-b") is None
