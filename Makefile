@@ -47,7 +47,7 @@ demo: setup
 	@echo
 	$(BIN)/python -m sandbox.run --site-latency-ms youtube=150,youtube_comments=100,bilibili=80,reddit=200,article=250 -- \
 		$(BIN)/scrapy crawl links -a batch=sandbox/demo/links.json -s CONCURRENT_REQUESTS=8 -s DATABASE_URL=$(DEMO_DB) \
-		-s PROGRESS_FILE=data/links-progress.jsonl -O data/links-results.jsonl
+		-s PROGRESS_FILE=data/links-progress.jsonl -o data/links-results.jsonl
 	@echo
 	@echo "links: data/crawler.sqlite3 (tables tasks, link_results, link_comments), data/links-results.jsonl (the feed),"
 	@echo "       data/links-progress.jsonl (task events), run report: $$(ls -t data/metrics/links-*.html | head -1)"
