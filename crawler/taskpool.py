@@ -19,6 +19,7 @@ import heapq
 import logging
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crawler.db import tasks as task_table
@@ -62,6 +63,7 @@ class TaskPool:
         self._after = 0  # claims go on from this task id
         self._position = 0
         self._told_waiting = False
+        self._began = datetime.now(UTC)  # tasks this run started and gave back wait for the next
 
     async def run(self, start: Callable[[Any, int], None], stopping: Callable[[], bool]) -> None:
         """Claim tasks and `start(row, slot)` each while a worker is free, until none is left
@@ -122,6 +124,7 @@ class TaskPool:
                 after=after,
                 limit=limit,
                 retry_failed=self.retry_failed,
+                not_started_since=self._began,
             )
         )
         if rows:

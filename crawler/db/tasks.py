@@ -143,18 +143,19 @@ def claim_next(
     after: int = 0,
     limit: int = 1,
     retry_failed: bool = False,
+    not_started_since: datetime | None = None,
 ) -> list[Any]:
     """Take up to `limit` tasks, the first claimable ones by id after `after`, for `owner`, in one
     transaction: the rows taken (id, key, kind, url, payload, attempts). Of two runs claiming at
-    once, each task goes to one (the UPDATE is conditional on it still being claimable)."""
+    once, each task goes to one (the UPDATE is conditional on it still being claimable).
+    `not_started_since` leaves out tasks started since then: a run does not take again what it
+    gave back itself (a site's risk control that outlasted the throttle), the next run does."""
     now = _now()
     states = (PENDING, CANCELLED, FAILED) if retry_failed else (PENDING, CANCELLED)
-    candidates = (
-        select(Task.id)
-        .where(queue.where(Task.id > after, Task.kind.is_not(None), _claimable(states, now)))
-        .order_by(Task.id)
-        .limit(limit)
-    )
+    conditions = [Task.id > after, Task.kind.is_not(None), _claimable(states, now)]
+    if not_started_since is not None:
+        conditions.append(or_(Task.started_at.is_(None), Task.started_at < not_started_since))
+    candidates = select(Task.id).where(queue.where(*conditions)).order_by(Task.id).limit(limit)
     with engine.begin() as conn:
         ids = list(conn.execute(candidates).scalars())
         if not ids:

@@ -338,6 +338,14 @@ class LinksSpider(scrapy.Spider):
         except MalformedResponse as exc:
             yield self._end(task, task_table.FAILED, error=f"{exc} ({response.url})")
             return
+        except Exception as exc:
+            # a bug met by an answer nobody foresaw: the task fails with it, its worker goes on
+            # (an exception left to Scrapy would hold the worker for the rest of the run)
+            self.logger.exception("Link %s (%s): reading %s failed", task.key, task.kind, response.url)
+            yield self._end(
+                task, task_table.FAILED, error=f"internal error: {type(exc).__name__}: {exc} ({response.url})"
+            )
+            return
         yield from step.items
         if step.next is not None:
             yield self._request(task, step.next)

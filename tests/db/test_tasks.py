@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -167,3 +168,16 @@ def test_claims_go_on_after_an_id_and_take_expired_leases_back(engine) -> None:
     again = claim_next(engine, LINKS, "run-b", 60, limit=10)
     assert [(row.key, row.attempts) for row in again] == [("0", 2), ("1", 2)]
     assert held_elsewhere(engine, LINKS, "run-b") is None
+
+
+def test_a_run_does_not_take_again_what_it_gave_back_itself(engine) -> None:
+    add(engine, LINKS, [NewTask("risky", "bilibili"), NewTask("other", "bilibili")])
+    began = datetime.now(UTC)
+    (row,) = claim_next(engine, LINKS, "run-a", 60, not_started_since=began)
+    assert row.key == "risky"
+    assert fail(engine, LINKS, "risky", "run-a", "risk control outlasted the retries", final=False)
+    # pending again, but this run started it: only "other" is left for it; the next run takes both
+    assert [r.key for r in claim_next(engine, LINKS, "run-a", 60, limit=5, not_started_since=began)] == [
+        "other"
+    ]
+    assert [r.key for r in claim_next(engine, LINKS, "run-b", 60, limit=5)] == ["risky"]
