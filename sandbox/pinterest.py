@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import stable
 from .server import Route, Sandbox
 
 HOSTS = ("www.pinterest.com", "pinterest.com")
@@ -78,24 +79,6 @@ _WORDS = [
     "cake",
     "salad",
 ]
-_FIRST = [
-    "Anna",
-    "Ben",
-    "Chloe",
-    "Diego",
-    "Emma",
-    "Farid",
-    "Grace",
-    "Hugo",
-    "Ines",
-    "Jonas",
-    "Kaia",
-    "Liam",
-    "Mila",
-    "Noah",
-    "Olga",
-    "Pia",
-]
 _LAST = [
     "Smith",
     "Novak",
@@ -126,8 +109,7 @@ def pin_rng(seed: int, pin_id: int) -> random.Random:
 
 
 def _fraction(seed: int, salt: str, pin_id: int) -> float:
-    digest = hashlib.blake2b(f"{seed}:{salt}:{pin_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+    return stable.fraction(seed, salt, str(pin_id))
 
 
 def is_missing(seed: int, pin_id: int, rate: float) -> bool:
@@ -166,7 +148,7 @@ def make_pin(seed: int, pin_id: int) -> dict[str, Any]:
     rng = pin_rng(seed, pin_id)
     words = rng.sample(_WORDS, rng.randint(3, 7))
     title = " ".join(words).capitalize()
-    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    first, last = rng.choice(stable.NAMES), rng.choice(_LAST)
     username = f"{first.lower()}{last.lower()}{rng.randint(1, 999)}"
     board = " ".join(rng.sample(_WORDS, 2)).title()
     domain = rng.choice(_DOMAINS)
