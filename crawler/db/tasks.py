@@ -84,8 +84,23 @@ def add(engine: Engine, queue: Queue, tasks: Iterable[NewTask]) -> int:
         return len(conn.execute(statement.returning(Task.id), rows).all())
 
 
-def _claimable(states: tuple[str, ...], now: datetime) -> ColumnElement[bool]:
+def _claimable(retry_failed: bool, now: datetime) -> ColumnElement[bool]:
+    """Pending and cancelled tasks (failed ones too with `retry_failed`), and an expired lease's."""
+    states = (PENDING, CANCELLED, FAILED) if retry_failed else (PENDING, CANCELLED)
     return or_(Task.state.in_(states), and_(Task.state == PROCESSING, Task.lease_expires_at < now))
+
+
+def _taken(owner: str, lease_s: float, now: datetime, slot: int | None) -> dict[str, Any]:
+    """What a claim writes: the task held by `owner` until its lease expires, one more attempt."""
+    return {
+        "state": PROCESSING,
+        "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=lease_s),
+        "attempts": Task.attempts + 1,
+        "started_at": now,
+        "worker_slot": slot,
+        "error": None,
+    }
 
 
 def to_do(
@@ -93,10 +108,9 @@ def to_do(
 ) -> list[Any]:
     """Up to `limit` tasks a claim would take now (pending, cancelled, an expired lease's; failed
     ones too with `retry_failed`), by id after `after`: pages a caller can walk."""
-    states = (PENDING, CANCELLED, FAILED) if retry_failed else (PENDING, CANCELLED)
     query = (
         select(Task.id, Task.key, Task.kind, Task.url, Task.payload, Task.attempts)
-        .where(queue.where(Task.id > after, _claimable(states, _now())))
+        .where(queue.where(Task.id > after, _claimable(retry_failed, _now())))
         .order_by(Task.id)
         .limit(limit)
     )
@@ -116,19 +130,10 @@ def claim(
 ) -> bool:
     """Take the task for `owner` for `lease_s` seconds; False when it is done or someone holds it."""
     now = _now()
-    states = (PENDING, CANCELLED, FAILED) if retry_failed else (PENDING, CANCELLED)
     statement = (
         update(Task)
-        .where(queue.where(Task.key == key, _claimable(states, now)))
-        .values(
-            state=PROCESSING,
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_s),
-            attempts=Task.attempts + 1,
-            started_at=now,
-            worker_slot=slot,
-            error=None,
-        )
+        .where(queue.where(Task.key == key, _claimable(retry_failed, now)))
+        .values(**_taken(owner, lease_s, now, slot))
     )
     with engine.begin() as conn:
         return conn.execute(statement).rowcount == 1
@@ -151,8 +156,7 @@ def claim_next(
     `not_started_since` leaves out tasks started since then: a run does not take again what it
     gave back itself (a site's risk control that outlasted the throttle), the next run does."""
     now = _now()
-    states = (PENDING, CANCELLED, FAILED) if retry_failed else (PENDING, CANCELLED)
-    conditions = [Task.id > after, Task.kind.is_not(None), _claimable(states, now)]
+    conditions = [Task.id > after, Task.kind.is_not(None), _claimable(retry_failed, now)]
     if not_started_since is not None:
         conditions.append(or_(Task.started_at.is_(None), Task.started_at < not_started_since))
     candidates = select(Task.id).where(queue.where(*conditions)).order_by(Task.id).limit(limit)
@@ -162,16 +166,8 @@ def claim_next(
             return []
         statement = (
             update(Task)
-            .where(Task.id.in_(ids), _claimable(states, now))
-            .values(
-                state=PROCESSING,
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_s),
-                attempts=Task.attempts + 1,
-                started_at=now,
-                worker_slot=None,
-                error=None,
-            )
+            .where(Task.id.in_(ids), _claimable(retry_failed, now))
+            .values(**_taken(owner, lease_s, now, None))  # the slot is written with the task's end
             .returning(Task.id, Task.key, Task.kind, Task.url, Task.payload, Task.attempts)
         )
         return sorted(conn.execute(statement).all(), key=lambda row: row.id)
@@ -267,17 +263,23 @@ def counts(engine: Engine, queue: Queue) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
-def refuse(engine: Engine, queue: Queue, key: str, error: str) -> bool:
-    """A task that cannot be done as given (a link that is not one): failed with `error`, unless
-    it has been done already."""
+def refuse(engine: Engine, queue: Queue, refusals: Iterable[tuple[str, str]]) -> list[str]:
+    """Tasks that cannot be done as given (links that are not ones), as (key, error): each
+    failed with its error, unless done already, in one transaction. The keys refused."""
     now = _now()
-    statement = (
-        update(Task)
-        .where(queue.where(Task.key == key, Task.state.in_((PENDING, CANCELLED, FAILED))))
-        .values(state=FAILED, error=error, finished_at=now, started_at=func.coalesce(Task.started_at, now))
-    )
+    refused = []
     with engine.begin() as conn:
-        return conn.execute(statement).rowcount == 1
+        for key, error in refusals:
+            statement = (
+                update(Task)
+                .where(queue.where(Task.key == key, Task.state.in_((PENDING, CANCELLED, FAILED))))
+                .values(
+                    state=FAILED, error=error, finished_at=now, started_at=func.coalesce(Task.started_at, now)
+                )
+            )
+            if conn.execute(statement).rowcount == 1:
+                refused.append(key)
+    return refused
 
 
 def held_elsewhere(engine: Engine, queue: Queue, owner: str) -> float | None:

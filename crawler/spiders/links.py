@@ -185,10 +185,12 @@ class LinksSpider(scrapy.Spider):
                 payload = json.dumps({"id": found.id}) if found.id else None
                 new.append(task_table.NewTask(link.key, found.kind, link.url, payload))
             added += await self.outage.run(task_table.add, self.engine, self.queue, new)
-            for key, reason in refusals:
-                if await self.outage.run(task_table.refuse, self.engine, self.queue, key, reason):
-                    refused += 1
-                    self.logger.warning("Link %s refused: %s", key, reason)
+            if refusals:
+                done = set(await self.outage.run(task_table.refuse, self.engine, self.queue, refusals))
+                refused += len(done)
+                for key, reason in refusals:
+                    if key in done:
+                        self.logger.warning("Link %s refused: %s", key, reason)
         stats = self.crawler.stats
         stats.set_value("links/batch_new", added)
         stats.set_value("links/batch_refused", refused)

@@ -25,6 +25,7 @@ from crawler.db.tasks import (
     counts,
     fail,
     held_elsewhere,
+    refuse,
     release,
     renew,
     to_do,
@@ -181,3 +182,12 @@ def test_a_run_does_not_take_again_what_it_gave_back_itself(engine) -> None:
         "other"
     ]
     assert [r.key for r in claim_next(engine, LINKS, "run-b", 60, limit=5)] == ["risky"]
+
+
+def test_links_that_are_not_ones_are_refused_together_but_a_done_one_stays_done(engine) -> None:
+    add(engine, LINKS, [NewTask("bad-1"), NewTask("bad-2"), NewTask("done", "article")])
+    assert claim(engine, LINKS, "done", "run-a", 60) and complete(engine, LINKS, "done", "run-a")
+    refusals = [("bad-1", "file: is not fetched"), ("bad-2", "no host"), ("done", "changed its mind")]
+    assert refuse(engine, LINKS, refusals) == ["bad-1", "bad-2"]
+    assert _state(engine, "bad-1")[:3] == (FAILED, 0, "file: is not fetched")
+    assert _state(engine, "done")[0] == COMPLETED
