@@ -121,9 +121,10 @@ class TaskLog:
         if saved:
             self._emit(**line)
 
-    def cancelled(self, keys: list[tuple[str, str]]) -> None:
-        for key, kind in keys:
-            self._emit(task=key, type=kind, state="cancelled")
+    def cancel_running(self) -> None:
+        """A Ctrl+C: the tasks still in flight end as cancelled for this run."""
+        for running in self.running.values():
+            self._emit(task=running.key, type=running.kind, state="cancelled", worker_slot=running.slot)
 
     def metrics(self) -> dict[str, Any]:
         self._advance()

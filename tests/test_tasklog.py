@@ -59,3 +59,16 @@ def test_utilisation_durations_and_failures(monkeypatch: pytest.MonkeyPatch, tmp
         ("a", "completed"), ("b", "failed"),
     ]  # fmt: skip
     assert lines[5]["error"] == "HTTP 404" and lines[5]["worker_slot"] == 1
+
+
+def test_a_ctrl_c_says_the_tasks_in_flight_are_cancelled(tmp_path: Path) -> None:
+    log = TaskLog(Stats(), workers=2, progress_file=str(tmp_path / "p.jsonl"))
+    log.started("a", "reddit", 0)
+    log.started("b", "youtube", 1)
+    saved = log.ended("b", "completed")
+    assert saved is not None
+    saved(True)
+    log.cancel_running()
+    log.close()
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [(e["task"], e["state"]) for e in lines][-2:] == [("b", "completed"), ("a", "cancelled")]

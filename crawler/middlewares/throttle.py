@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import NotConfigured
 
+from crawler.sites import SLOW_DOWN_CHECKS
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -125,8 +127,6 @@ class ThrottleMiddleware:
             return await self._refused(request, response, key, state, now)
         check = request.meta.get("slow_down_check")
         if check is not None:
-            from crawler.sites import SLOW_DOWN_CHECKS
-
             said = SLOW_DOWN_CHECKS[check](response.status, response.body)
             if said is not None:
                 self.stats.inc_value("throttle/slow_down")

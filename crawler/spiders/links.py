@@ -20,7 +20,6 @@ results are rewritten, not duplicated), and to feeds (`-O results.jsonl`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
-from scrapy import signals
 from scrapy.extensions.feedexport import ItemFilter
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -100,9 +98,6 @@ class LinksSpider(scrapy.Spider):
             # first: every request and every redirect hop is checked before anything else
             {"crawler.middlewares.public_only.PublicAddressesOnly": 40},
         )
-        # the task table, not the dupefilter, says what was fetched: two links of a batch with
-        # the same URL are two tasks, each must get its answer
-        settings.set("DUPEFILTER_CLASS", "scrapy.dupefilters.BaseDupeFilter", priority="spider")
         # a feed (`-O results.jsonl`) holds what was fetched, not the tasks' bookkeeping; a feed
         # that names its own item_filter keeps it
         feeds = settings.getdict("FEEDS")
@@ -118,6 +113,7 @@ class LinksSpider(scrapy.Spider):
         super().__init__(*args, **spider_kwargs)
         self.params = LinksParams.parse(**kwargs)
         self.options = Options(max_comments=self.params.max_comments, sort=self.params.sort)
+        self._flows: dict[str, Flow] = {}
         try:
             self.batch = batch_id(self.params.batch)
         except BatchError as exc:
@@ -132,12 +128,6 @@ class LinksSpider(scrapy.Spider):
             batch_id(params.batch)
         except BatchError as exc:
             raise ArgumentError(str(exc)) from None
-
-    @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinksSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider._closing, signal=signals.spider_closed)
-        return spider
 
     # --- the pool ---------------------------------------------------------------------------
 
@@ -209,7 +199,10 @@ class LinksSpider(scrapy.Spider):
     def _start_task(self, row: Any, slot: int) -> None:
         kind = row.kind or ARTICLE
         link_id = json.loads(row.payload).get("id") if row.payload else None
-        task = Task(row.key, kind, row.url, Link(kind, link_id), slot, flow_for(kind, self.options))
+        flow = self._flows.get(kind)
+        if flow is None:  # one per source: a flow keeps its state in the task, not in itself
+            flow = self._flows[kind] = flow_for(kind, self.options)
+        task = Task(row.key, kind, row.url, Link(kind, link_id), slot, flow)
         self.tasklog.started(task.key, task.kind, slot)
         engine = self.crawler.engine
         assert engine is not None
@@ -230,37 +223,43 @@ class LinksSpider(scrapy.Spider):
             self.logger.info("Link %s (%s) failed: %s", task.key, task.kind, error)
         return TaskEnd(QUEUE, self.batch, task.key, self.owner, state, error, ref, final, task.slot, on_saved)
 
-    def _closing(self, spider: scrapy.Spider, reason: str) -> None:
-        """After the writer wrote every row (pipelines close before spider_closed): the tasks
-        this run still holds go back; after a Ctrl+C those not started end as cancelled."""
-        pool = getattr(self, "pool", None)
-        if pool is None:
+    async def closed(self, reason: str) -> None:
+        """Scrapy calls this once the writer has written every row (pipelines close before
+        spider_closed): the run's figures and report, then the tasks this run still holds go
+        back; after a Ctrl+C those not started end as cancelled too."""
+        pool, log = getattr(self, "pool", None), getattr(self, "tasklog", None)
+        if pool is None or log is None:
             return
         pool.stop()
         cancelled = reason == "shutdown"
+        if cancelled:
+            log.cancel_running()
+        # before the first await: the metrics JSON is written by a handler of the same signal
+        self._report(log)
         try:
-            held, waiting = pool.give_back(cancelled=cancelled)
+            held, waiting = await asyncio.to_thread(pool.give_back, cancelled=cancelled)
+            counts = await asyncio.to_thread(task_table.counts, self.engine, self.queue)
         except Exception as exc:  # the database is gone: the leases expire by themselves
             self.logger.warning("Could not give back this run's tasks (%s): their leases expire", exc)
             return
         if held or waiting:
             state = task_table.CANCELLED if cancelled else task_table.PENDING
             self.logger.info("Stopped: %d tasks in flight and %d not started end as %s", held, waiting, state)
-        engine = self.engine
         self.crawler.stats.set_value("links/released", held)
         self.crawler.stats.set_value("links/cancelled", waiting)
-        self._report(engine)
+        self.logger.info(
+            "Batch %s: tasks now %s; results in link_results and link_comments%s",
+            self.batch,
+            ", ".join(f"{n} {state}" for state, n in counts.items() if n),
+            f"; run report: {self.report_path}" if self.report_path else "",
+        )
 
-    def _report(self, engine: Any) -> None:
-        """The run's metrics (for the metrics JSON: run_metrics) and its HTML report, and where
-        the results are."""
-        log = getattr(self, "tasklog", None)
-        if log is None:
-            return
+    def _report(self, log: TaskLog) -> None:
+        """The run's metrics (for the metrics JSON: run_metrics) and its HTML report (a few KB,
+        written whole at close)."""
         self.metrics = log.metrics()
         log.close()
-        with contextlib.suppress(Exception):  # the database is gone: the report goes without counts
-            self.metrics["tasks_now"] = task_table.counts(engine, self.queue)
+        self.report_path: Path | None = None
         folder = self.crawler.settings.get("METRICS_DIR")
         if not folder:
             return
@@ -273,21 +272,13 @@ class LinksSpider(scrapy.Spider):
             self.logger.warning("Run report not written: %s", exc)
             return
         self.report_path = path
-        self.logger.info(
-            "Batch %s: tasks now %s; results in link_results and link_comments; run report: %s",
-            self.batch,
-            ", ".join(f"{n} {state}" for state, n in self.metrics.get("tasks_now", {}).items() if n)
-            or "unknown",
-            path,
-        )
 
     def run_metrics(self) -> dict[str, Any] | None:
         """What the metrics JSON (crawler/extensions/progress.py) adds for this run."""
         metrics = getattr(self, "metrics", None)
         if metrics is None:
             return None
-        report = getattr(self, "report_path", None)
-        return {**metrics, "report": str(report) if report else None, "batch": self.batch}
+        return {**metrics, "report": str(self.report_path) if self.report_path else None, "batch": self.batch}
 
     # --- requests: what each source's flow (crawler/sites) asks for --------------------------
 
@@ -311,6 +302,8 @@ class LinksSpider(scrapy.Spider):
             meta=meta,
             callback=self.parse_answer,
             errback=self.task_error,
+            # the task table, not the dupefilter, says what was fetched: two links of a batch
+            # with one URL are two tasks, and each must get its answer
             dont_filter=True,
             priority=10,  # a task's next request before any new task's first
         )
