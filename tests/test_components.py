@@ -51,6 +51,24 @@ PINTEREST = {
     "handler": "crawler.handlers.browser.BrowserDownloadHandler",
     "per_domain": 16,
 }
+# the shared parts only: the writer, the throttle, the plain HTTP client
+SHARED_ONLY: dict[str, Any] = {
+    "downloader": [
+        "OffsiteMiddleware",
+        "HttpAuthMiddleware",
+        *SCRAPY_DOWNLOADER,
+        "RetryMiddleware",
+        "ThrottleMiddleware",
+        "MetaRefreshMiddleware",
+        *SCRAPY_AFTER,
+        "DownloaderStats",
+    ],
+    "spider": ALL_SPIDER_MIDDLEWARES,
+    "pipelines": ["DatabaseWriterPipeline"],
+    "handler": "crawler.handlers.http.AsyncioHTTPDownloadHandler",
+    "per_domain": 8,  # Scrapy's: a spider of many sites has no one-site rule
+}
+
 EXPECTED: dict[type[scrapy.Spider], dict[str, Any]] = {
     PinsSpider: {**PINTEREST, "pipelines": ["PinImagesPipeline", "DatabaseWriterPipeline"]},
     PinsSearchSpider: {**PINTEREST, "pipelines": ["DatabaseWriterPipeline"]},
@@ -71,39 +89,9 @@ EXPECTED: dict[type[scrapy.Spider], dict[str, Any]] = {
         "handler": "crawler.handlers.browser.BrowserDownloadHandler",
         "per_domain": 12,  # two pages per context for its 5 contexts, and two more
     },
-    LinksSpider: {  # the shared parts, and the address guard on every request and redirect hop
-        "downloader": [
-            "PublicAddressesOnly",
-            "OffsiteMiddleware",
-            "HttpAuthMiddleware",
-            *SCRAPY_DOWNLOADER,
-            "RetryMiddleware",
-            "ThrottleMiddleware",
-            "MetaRefreshMiddleware",
-            *SCRAPY_AFTER,
-            "DownloaderStats",
-        ],
-        "spider": ALL_SPIDER_MIDDLEWARES,
-        "pipelines": ["DatabaseWriterPipeline"],
-        "handler": "crawler.handlers.http.AsyncioHTTPDownloadHandler",
-        "per_domain": 8,  # politeness per site: Scrapy's cap, DOWNLOAD_SLOTS per host
-    },
-    NewSpider: {  # the shared parts only: the writer, the throttle, the plain HTTP client
-        "downloader": [
-            "OffsiteMiddleware",
-            "HttpAuthMiddleware",
-            *SCRAPY_DOWNLOADER,
-            "RetryMiddleware",
-            "ThrottleMiddleware",
-            "MetaRefreshMiddleware",
-            *SCRAPY_AFTER,
-            "DownloaderStats",
-        ],
-        "spider": ALL_SPIDER_MIDDLEWARES,
-        "pipelines": ["DatabaseWriterPipeline"],
-        "handler": "crawler.handlers.http.AsyncioHTTPDownloadHandler",
-        "per_domain": 8,  # Scrapy's: a spider of many sites has no one-site rule
-    },
+    NewSpider: SHARED_ONLY,
+    # the shared parts, and the address guard on every request and redirect hop
+    LinksSpider: {**SHARED_ONLY, "downloader": ["PublicAddressesOnly", *SHARED_ONLY["downloader"]]},
 }
 
 
