@@ -119,6 +119,25 @@ def pins_crawl_args(ids_file: Path, db: Path, sandbox_url: str, concurrency: int
     ]  # fmt: skip
 
 
+def links_crawl_args(batch: Path, db: Path, sandbox_url: str, workers: int, *more: str) -> list[str]:
+    """`scrapy crawl links` on a batch, outputs beside the database; `more`: further -a / -s."""
+    return [
+        "links",
+        "-a", f"batch={batch}",
+        "-s", f"CONCURRENT_REQUESTS={workers}",
+        "-s", f"SANDBOX_URL={sandbox_url}",
+        "-s", f"DATABASE_URL=sqlite:///{db}",
+        "-s", f"METRICS_DIR={db.parent / 'metrics'}",
+        "-s", "LOG_LEVEL=WARNING",
+        *more,
+    ]  # fmt: skip
+
+
+def links_task_states(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT state, count(*) FROM tasks GROUP BY state").fetchall())
+
+
 def count_complete_pins(db_path: Path) -> int:
     with sqlite3.connect(db_path) as conn:
         return conn.execute(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -27,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import run_crawl, save_results
+from bench.common import links_crawl_args, links_task_states, run_crawl, save_results
 from sandbox.process import SandboxProcess
 
 LATENCY_MS = {"youtube": 300, "youtube_comments": 200, "bilibili": 100, "reddit": 400, "article": 600}
@@ -111,13 +110,23 @@ def _old_worker(kind: str, links: list[dict[str, str]], sandbox_url: str, done: 
         elif kind == "bilibili":
             bilibili.parse_view(get(bilibili.view_url(found.id or ""), **bilibili.HEADERS).content)
         elif kind == "reddit":
-            thread = reddit.parse_thread(
-                get(reddit.thread_url(found.id or ""), **{"User-Agent": reddit.USER_AGENT}).content
-            )
-            for ids in thread.more:
-                get(reddit.more_url(found.id or "", ids), **{"User-Agent": reddit.USER_AGENT})
-            for comment in thread.continued:
-                get(reddit.continued_url(found.id or "", comment), **{"User-Agent": reddit.USER_AGENT})
+            # the whole tree, as the crawl fetches it: more stubs (their answers may hold more)
+            # and continued threads, one request after the other
+            agent = {"User-Agent": reddit.USER_AGENT}
+            thread_id = found.id or ""
+            part = reddit.parse_thread(get(reddit.thread_url(thread_id), **agent).content)
+            more, continued = list(part.more), list(part.continued)
+            while more or continued:
+                if more:
+                    ids = more.pop(0)
+                    more[:0] = [ids[100:]] if ids[100:] else []
+                    answer = get(reddit.more_url(thread_id, ids[:100]), **agent)
+                    part = reddit.parse_more(answer.content, thread_id)
+                else:
+                    answer = get(reddit.continued_url(thread_id, continued.pop(0)), **agent)
+                    part = reddit.parse_thread(answer.content)
+                more += part.more
+                continued += part.continued
         else:
             answer = get(link["url"])
             response = HtmlResponse(
@@ -166,30 +175,12 @@ def main() -> int:
         batch.write_text(json.dumps({"batch_id": "bench", "links": links}))
         db = folder / "links.sqlite3"
         with SandboxProcess(site_latency_ms=latency, cpu=1) as sandbox:
-            run, _ = run_crawl(
-                [
-                    "links",
-                    "-a",
-                    f"batch={batch}",
-                    "-a",
-                    f"max_comments={MAX_COMMENTS}",
-                    "-s",
-                    f"CONCURRENT_REQUESTS={args.workers}",
-                    "-s",
-                    f"SANDBOX_URL={sandbox.url}",
-                    "-s",
-                    f"DATABASE_URL=sqlite:///{db}",
-                    "-s",
-                    f"METRICS_DIR={folder / 'metrics'}",
-                    "-s",
-                    "LOG_LEVEL=WARNING",
-                ]
-            )
+            more = ("-a", f"max_comments={MAX_COMMENTS}")
+            run, _ = run_crawl(links_crawl_args(batch, db, sandbox.url, args.workers, *more))
             served = sandbox.stats()
             sandbox.reset()
             old = old_design(sandbox.url, links)
-        with sqlite3.connect(db) as conn:
-            states = dict(conn.execute("SELECT state, count(*) FROM tasks GROUP BY state").fetchall())
+        states = links_task_states(db)
         metrics = json.loads(next((folder / "metrics").glob("links-*.json")).read_text())["tasks"]
     # the sandbox's time-weighted requests held = the sum of every request's time there
     request_time = served["mean_inflight"] * served["busy_s"]

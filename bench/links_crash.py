@@ -29,22 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, SCRAPY, save_results
+from bench.common import ROOT, SCRAPY, links_crawl_args, links_task_states, save_results
 from bench.links import LATENCY_MS, MAX_COMMENTS, mixed_batch
 from sandbox.process import SandboxProcess
 
 
 def argv(batch: Path, work: Path, sandbox_url: str, run: int) -> list[str]:
-    return [
-        SCRAPY, "crawl", "links", "-a", f"batch={batch}", "-a", f"max_comments={MAX_COMMENTS}",
-        "-s", "CONCURRENT_REQUESTS=8",
-        "-s", "TASKS_LEASE_S=10",
-        "-s", f"SANDBOX_URL={sandbox_url}",
-        "-s", f"DATABASE_URL=sqlite:///{work / 'links.sqlite3'}",
-        "-s", f"METRICS_DIR={work / 'metrics'}",
-        "-s", f"PROGRESS_FILE={work / f'progress{run}.jsonl'}",
-        "-s", "LOG_LEVEL=WARNING",
-    ]  # fmt: skip
+    more = ("-a", f"max_comments={MAX_COMMENTS}", "-s", "TASKS_LEASE_S=10",
+            "-s", f"PROGRESS_FILE={work / f'progress{run}.jsonl'}")  # fmt: skip
+    return [SCRAPY, "crawl", *links_crawl_args(batch, work / "links.sqlite3", sandbox_url, 8, *more)]
 
 
 def check(work: Path, links: int) -> dict[str, int]:
@@ -85,8 +78,7 @@ def one_round(sandbox: SandboxProcess, links: int, expected_s: float, rng: rando
     time.sleep(at)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    with sqlite3.connect(work / "links.sqlite3") as conn:
-        at_kill = dict(conn.execute("SELECT state, count(*) FROM tasks GROUP BY state").fetchall())
+    at_kill = links_task_states(work / "links.sqlite3")
     before = sandbox.stats()["resources"]
     started = time.perf_counter()
     second = subprocess.run(argv(batch, work, sandbox.url, 2), cwd=ROOT, capture_output=True, text=True)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import run_crawl, save_results
+from bench.common import links_crawl_args, links_task_states, run_crawl, save_results
 from sandbox.process import SandboxProcess
 
 
@@ -41,25 +40,8 @@ def batch(path: Path, n: int) -> Path:
 def one(n: int, workers: int, folder: Path, sandbox_url: str) -> dict:
     folder.mkdir()
     db = folder / "links.sqlite3"
-    run, _ = run_crawl(
-        [
-            "links",
-            "-a",
-            f"batch={batch(folder / 'batch.json', n)}",
-            "-s",
-            f"CONCURRENT_REQUESTS={workers}",
-            "-s",
-            f"SANDBOX_URL={sandbox_url}",
-            "-s",
-            f"DATABASE_URL=sqlite:///{db}",
-            "-s",
-            f"METRICS_DIR={folder / 'metrics'}",
-            "-s",
-            "LOG_LEVEL=WARNING",
-        ]
-    )
-    with sqlite3.connect(db) as conn:
-        states = dict(conn.execute("SELECT state, count(*) FROM tasks GROUP BY state").fetchall())
+    run, _ = run_crawl(links_crawl_args(batch(folder / "batch.json", n), db, sandbox_url, workers))
+    states = links_task_states(db)
     return {
         "links": n,
         "tasks": states,
