@@ -294,30 +294,12 @@ class YouTubeSite:
             or client.get("clientName") != "WEB"
             or not client.get("clientVersion")
         ):
-            return web.json_response(
-                {
-                    "error": {
-                        "code": 400,
-                        "message": "Precondition check failed.",
-                        "status": "FAILED_PRECONDITION",
-                    }
-                },
-                status=400,
-            )
+            return _refused("Precondition check failed.", "FAILED_PRECONDITION")
         if "videoId" in body:
             return web.json_response(self._section(str(body["videoId"])))
         state = _untoken(str(body.get("continuation") or ""))
         if state is None or not _VIDEO_ID.fullmatch(str(state.get("v", ""))):
-            return web.json_response(
-                {
-                    "error": {
-                        "code": 400,
-                        "message": "Request contains an invalid argument.",
-                        "status": "INVALID_ARGUMENT",
-                    }
-                },
-                status=400,
-            )
+            return _refused("Request contains an invalid argument.", "INVALID_ARGUMENT")
         self.sandbox.record_fetch(f"comments:{body['continuation']}")
         if state.get("t") is not None:
             return web.json_response(self._replies(state["v"], int(state["t"]), int(state.get("o", 0))))
@@ -479,6 +461,11 @@ class YouTubeSite:
             }
         }
         return [{"entityKey": f"ck-{key}", "payload": comment}, {"entityKey": f"ts-{key}", "payload": state}]
+
+
+def _refused(message: str, status: str) -> web.Response:
+    """Innertube's 400, in its own shape."""
+    return web.json_response({"error": {"code": 400, "message": message, "status": status}}, status=400)
 
 
 def _comment_id(video_id: str, thread: int) -> str:
