@@ -101,15 +101,18 @@ def _result(kind: str, pick: Callable[[Any], tuple[str, str | None, str | None]]
     return Route(RESULTS, row)
 
 
-def _comment(kind: str, thread_of: str) -> Route:
+def _comment(kind: str, pick: Callable[[Any], tuple[str, str]]) -> Route:
+    """A link_comments route: `pick(item)` gives its (thread id, text)."""
+
     def row(item: Any) -> Row:
+        thread_id, text = pick(item)
         return {
             "kind": kind,
             "id": item.id,
-            "thread_id": getattr(item, thread_of),
+            "thread_id": thread_id,
             "parent_id": item.parent_id,
             "author": item.author,
-            "text": getattr(item, "text", None) if kind == "youtube_comments" else item.body,
+            "text": text,
             "data": _json(item),
             "fetched_at": _now(),
         }
@@ -130,7 +133,7 @@ ROUTES: dict[type, Route] = {
     ),
     RedditPost: _result("reddit", lambda p: (p.id, p.permalink, p.title)),
     Article: _result("article", lambda a: (a.url, a.url, a.title)),
-    YouTubeComment: _comment("youtube_comments", "video_id"),
-    RedditComment: _comment("reddit", "thread_id"),
+    YouTubeComment: _comment("youtube_comments", lambda c: (c.video_id, c.text)),
+    RedditComment: _comment("reddit", lambda c: (c.thread_id, c.body)),
     TaskEnd: Route(TASK_ENDS, _task_end),
 }
